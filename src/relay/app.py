@@ -1,0 +1,74 @@
+"""create_app(settings): wiring and lifespan, nothing else."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from relay import __version__
+from relay.auth.cache import ClientCache
+from relay.auth.tokens import TokenCodec
+from relay.backends import make_backend
+from relay.config import Settings
+from relay.errors import install_error_handlers
+from relay.middleware import RequestMiddleware
+from relay.responses import JSONResponse
+from relay.routes import admin, auth, health
+from relay.services.clients import ClientService
+from relay.services.health import HealthService
+from relay.state import Relay
+from relay.storage import Store, make_store
+
+
+async def jwt_secret(settings: Settings, store: Store) -> str:
+    """The configured secret, or one generated once and kept in the database."""
+    if settings.jwt_secret is not None:
+        return settings.jwt_secret.get_secret_value()
+    return await store.get_or_create_setting("jwt_secret", secrets.token_urlsafe(48))
+
+
+async def build_relay(settings: Settings, store: Store) -> Relay:
+    tokens = TokenCodec(
+        await jwt_secret(settings, store),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        default_ttl=settings.jwt_expiry,
+    )
+    cache = ClientCache(store, ttl=settings.client_cache_ttl)
+    clients = ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds)
+    backend = make_backend(settings)
+    health = HealthService(store, backend, backend_ttl=settings.backend_health_ttl)
+    return Relay(settings, store, cache, tokens, clients, backend, health)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        store = make_store(settings.database_url, pool_size=settings.database_pool_size)
+        await store.open()
+        try:
+            await store.migrate()
+            relay = await build_relay(settings, store)
+            app.state.relay = relay
+            yield
+            await relay.backend.close()
+        finally:
+            await store.close()
+
+    app = FastAPI(
+        title="Relay",
+        version=__version__,
+        summary="Authenticated gateway between AI assistants and the apps that talk to them.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    for module in (health, auth, admin):
+        app.include_router(module.router)
+    return app

@@ -1,0 +1,1 @@
+"""Authentication: API keys, JWTs, the client-state cache and the FastAPI dependency."""

@@ -1,0 +1,45 @@
+"""The FastAPI dependency that turns a bearer token into an authenticated client."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from relay.errors import InsufficientScope, InvalidToken
+from relay.state import relay_of
+from relay.storage.records import ClientRecord
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    client: ClientRecord
+    scopes: frozenset[str]
+    jti: str
+
+
+async def authenticate(request: Request) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise InvalidToken()
+    relay = relay_of(request)
+    claims = relay.tokens.verify(token.strip())
+    client = await relay.cache.get(claims.client_id)
+    # The generation check is what makes regenerate and disable revoke at once.
+    if client is None or not client.active or client.key_generation != claims.generation:
+        raise InvalidToken()
+    request.scope.setdefault("state", {})["client_id"] = client.id
+    # A scope removed from the client since the token was issued no longer counts.
+    return Principal(client, claims.scopes & frozenset(client.scopes), claims.jti)
+
+
+def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
+    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+        if scope not in principal.scopes:
+            raise InsufficientScope(scope)
+        return principal
+
+    return check

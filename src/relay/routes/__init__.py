@@ -1,0 +1,1 @@
+"""HTTP routes: thin. Parse, call one service, shape the reply."""

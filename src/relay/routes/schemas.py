@@ -1,0 +1,57 @@
+"""Request bodies, validated by pydantic: unknown fields and bad values answer 422."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from relay.config import check_rate_limit
+
+Scope = Literal["chat", "history", "tools", "admin"]
+RateLimit = Annotated[str, Field(max_length=64), AfterValidator(check_rate_limit)]
+TokenTtl = Annotated[int, Field(ge=1, le=604_800)]
+Name = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RateLimits(Strict):
+    default: RateLimit | None = None
+    chat: RateLimit | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        return {k: v for k, v in self.model_dump().items() if v is not None}
+
+
+class TokenRequest(Strict):
+    api_key: str = Field(min_length=1, max_length=200)
+
+
+class ClientCreate(Strict):
+    name: Name
+    scopes: list[Scope] | None = None
+    rate_limits: RateLimits | None = None
+    token_ttl: TokenTtl | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ClientPatch(Strict):
+    name: Name | None = None
+    scopes: list[Scope] | None = None
+    rate_limits: RateLimits | None = None
+    token_ttl: TokenTtl | None = None
+    metadata: dict[str, Any] | None = None
+    active: bool | None = None
+
+    def changes(self) -> dict[str, Any]:
+        """Only the fields the request named; `token_ttl: null` clears the override."""
+        fields = self.model_dump(exclude_unset=True)
+        if self.rate_limits is not None:
+            fields["rate_limits"] = self.rate_limits.as_dict()
+        for name in ("name", "scopes", "metadata", "active", "rate_limits"):
+            if fields.get(name, "") is None:
+                fields.pop(name)
+        return fields

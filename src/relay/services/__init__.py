@@ -1,0 +1,1 @@
+"""Services: the logic between thin routes and the storage and backend interfaces."""

@@ -1,0 +1,126 @@
+"""API clients: creation, changes, revocation, and the key-for-token exchange."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from relay.auth import keys
+from relay.auth.cache import ClientCache
+from relay.auth.tokens import IssuedToken, TokenCodec
+from relay.errors import NotFound, RelayError
+from relay.storage.base import Store
+from relay.storage.records import ClientRecord, new_id, utc_now
+
+ALL_SCOPES = ("chat", "history", "tools", "admin")
+DEFAULT_SCOPES = ("chat", "history", "tools")
+
+
+class InvalidApiKey(RelayError):
+    def __init__(self) -> None:
+        super().__init__(401, "invalid_api_key", "The API key is not valid.")
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    client: ClientRecord
+    api_key: str
+
+
+class ClientService:
+    def __init__(
+        self, store: Store, cache: ClientCache, tokens: TokenCodec, *, bcrypt_rounds: int
+    ) -> None:
+        self.store = store
+        self.cache = cache
+        self.tokens = tokens
+        self.bcrypt_rounds = bcrypt_rounds
+
+    async def create(
+        self,
+        name: str,
+        *,
+        scopes: Sequence[str] | None = None,
+        rate_limits: Mapping[str, str] | None = None,
+        token_ttl: int | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> NewKey:
+        api_key, prefix = keys.generate_key()
+        now = utc_now()
+        client = ClientRecord(
+            id=new_id("cl"),
+            name=name,
+            scopes=_ordered_scopes(scopes if scopes is not None else DEFAULT_SCOPES),
+            active=True,
+            rate_limits=dict(rate_limits or {}),
+            token_ttl=token_ttl,
+            metadata=dict(metadata or {}),
+            key_prefix=prefix,
+            key_hash=await keys.hash_key(api_key, self.bcrypt_rounds),
+            key_generation=1,
+            created_at=now,
+            updated_at=now,
+        )
+        await self.store.create_client(client)
+        self.cache.put(client)
+        return NewKey(client, api_key)
+
+    async def get(self, client_id: str) -> ClientRecord:
+        client = await self.store.get_client(client_id)
+        if client is None:
+            raise NotFound("client")
+        return client
+
+    async def list(
+        self, *, active: bool | None, limit: int, before: str | None
+    ) -> list[ClientRecord]:
+        return await self.store.list_clients(active=active, limit=limit, before=before)
+
+    async def update(self, client_id: str, changes: Mapping[str, Any]) -> ClientRecord:
+        changes = dict(changes)
+        if "scopes" in changes:
+            changes["scopes"] = _ordered_scopes(changes["scopes"])
+        # Disabling bumps the key generation, so tokens issued before stay dead
+        # even if the client is enabled again.
+        disabling = changes.get("active") is False
+        client = await self.store.update_client(client_id, changes, bump_generation=disabling)
+        return self._updated(client_id, client)
+
+    async def regenerate_key(self, client_id: str) -> NewKey:
+        api_key, prefix = keys.generate_key()
+        key_hash = await keys.hash_key(api_key, self.bcrypt_rounds)
+        client = await self.store.update_client(
+            client_id, {"key_prefix": prefix, "key_hash": key_hash}, bump_generation=True
+        )
+        return NewKey(self._updated(client_id, client), api_key)
+
+    async def delete(self, client_id: str) -> None:
+        if not await self.store.delete_client(client_id):
+            raise NotFound("client")
+        self.cache.mark_deleted(client_id)
+
+    async def exchange(self, api_key: str) -> IssuedToken:
+        """Trade an API key for a token; every failure looks and costs the same."""
+        prefix = keys.prefix_of(api_key)
+        client = await self.store.get_client_by_prefix(prefix) if prefix else None
+        key_hash = client.key_hash if client else None
+        valid = await keys.verify_key(api_key, key_hash, self.bcrypt_rounds)
+        if not valid or client is None or not client.active:
+            raise InvalidApiKey()
+        now = utc_now()
+        await self.store.touch_client(client.id, now)
+        self.cache.put(client)
+        return self.tokens.issue(client)
+
+    def _updated(self, client_id: str, client: ClientRecord | None) -> ClientRecord:
+        if client is None:
+            self.cache.mark_deleted(client_id)
+            raise NotFound("client")
+        self.cache.put(client)
+        return client
+
+
+def _ordered_scopes(scopes: Sequence[str]) -> tuple[str, ...]:
+    unique = set(scopes)
+    return tuple(s for s in ALL_SCOPES if s in unique)

@@ -1,0 +1,77 @@
+"""Health checks, each timed; the backend's is cached so probes never pile up on it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from relay.backends.base import Backend
+from relay.storage.base import Store
+
+Check = dict[str, Any]
+
+
+async def _timed(probe: Callable[[], Awaitable[object]]) -> Check:
+    started = time.perf_counter()
+    try:
+        await probe()
+        status = "ok"
+    except Exception:  # any failure of a probe means the same thing: down
+        status = "down"
+    return {"status": status, "latency_ms": _ms_since(started)}
+
+
+class HealthService:
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        *,
+        backend_ttl: float,
+        rate_limit_probe: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.backend_ttl = backend_ttl
+        self.rate_limit_probe = rate_limit_probe
+        self._backend_check: Check | None = None
+        self._backend_checked_at = 0.0
+
+    async def database(self) -> Check:
+        return await _timed(self.store.ping)
+
+    async def backend_check(self) -> Check:
+        fresh = time.monotonic() - self._backend_checked_at < self.backend_ttl
+        if self._backend_check is not None and fresh:
+            return self._backend_check
+        started = time.perf_counter()
+        try:
+            report = await self.backend.health()
+            check: Check = {"status": report.status, "latency_ms": report.latency_ms}
+        except Exception:  # a probe that raises is a backend that is down
+            check = {"status": "down", "latency_ms": _ms_since(started)}
+        check["name"] = self.backend.name
+        self._backend_check, self._backend_checked_at = check, time.monotonic()
+        return check
+
+    async def rate_limit_store(self) -> Check:
+        if self.rate_limit_probe is None:
+            return {"status": "ok", "latency_ms": 0.0, "kind": "memory"}
+        return {**await _timed(self.rate_limit_probe), "kind": "redis"}
+
+    async def report(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body): 503 only when the database is unreachable."""
+        checks = {
+            "database": await self.database(),
+            "backend": await self.backend_check(),
+            "rate_limit_store": await self.rate_limit_store(),
+        }
+        if checks["database"]["status"] == "down":
+            return 503, {"status": "down", "checks": checks}
+        degraded = any(check["status"] != "ok" for check in checks.values())
+        return 200, {"status": "degraded" if degraded else "ok", "checks": checks}
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -1,0 +1,138 @@
+"""The production store: PostgreSQL through an asyncpg connection pool."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import orjson
+
+from relay.storage.base import StoreUnavailable
+from relay.storage.records import MessageRecord
+from relay.storage.search import tsquery
+from relay.storage.sql import MESSAGE_COLUMNS, Row, SqlStore, load_migrations, message_from_row
+
+PLACEHOLDER = re.compile(r"\?")
+# Any constant works; it only has to be the same for every Relay instance.
+MIGRATION_LOCK_ID = 0x52454C4159
+
+
+def to_dollar_params(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for json_type in ("json", "jsonb"):
+        await conn.set_type_codec(
+            json_type,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+class PostgresStore(SqlStore):
+    dialect = "postgres"
+
+    def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
+        self.database_url = database_url
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._sql_cache: dict[str, str] = {}
+
+    async def open(self) -> None:
+        try:
+            self._pool = await asyncpg.create_pool(
+                self.database_url,
+                min_size=1,
+                max_size=self.pool_size,
+                init=_init_connection,
+                command_timeout=30,
+            )
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from exc
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreUnavailable("the PostgreSQL store is not open")
+        return self._pool
+
+    def _sql(self, sql: str) -> str:
+        converted = self._sql_cache.get(sql)
+        if converted is None:
+            converted = self._sql_cache[sql] = to_dollar_params(sql)
+        return converted
+
+    async def migrate(self) -> list[str]:
+        applied: list[str] = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            # One instance migrates; the others wait here, then find nothing to do.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)"
+            )
+            done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+            for version, script in load_migrations(self.dialect):
+                if version in done:
+                    continue
+                await conn.execute(script)
+                await conn.execute("INSERT INTO schema_migrations (version) VALUES ($1)", version)
+                applied.append(version)
+        return applied
+
+    async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
+        try:
+            rows: Sequence[Row] = await self.pool.fetch(self._sql(sql), *args)
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as exc:
+            raise StoreUnavailable("PostgreSQL connection lost") from exc
+        return rows
+
+    async def _execute(self, sql: str, *args: Any) -> int:
+        try:
+            status = await self.pool.execute(self._sql(sql), *args)
+        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as exc:
+            raise StoreUnavailable("PostgreSQL connection lost") from exc
+        # asyncpg answers a status tag such as "UPDATE 3" or "INSERT 0 1".
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    def _param(self, value: Any) -> Any:
+        return value
+
+    async def search_messages(
+        self,
+        client_id: str,
+        query: str,
+        *,
+        conversation_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[MessageRecord]:
+        expression = tsquery(query)
+        if expression is None:
+            return []
+        conditions, args = ["search @@ q", "client_id = ?"], [client_id]
+        if conversation_id is not None:
+            conditions.append("conversation_id = ?")
+            args.append(conversation_id)
+        rows = await self._fetch(
+            f"SELECT {MESSAGE_COLUMNS}, -ts_rank(search, q) AS rank,"
+            " ts_headline('simple', content, q,"
+            " 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=16') AS snippet"
+            " FROM messages, to_tsquery('simple', ?) AS q"
+            f" WHERE {' AND '.join(conditions)} ORDER BY rank, seq DESC LIMIT ? OFFSET ?",
+            expression,
+            *args,
+            limit,
+            offset,
+        )
+        return [message_from_row(r) for r in rows]

@@ -1,0 +1,326 @@
+"""Queries shared by both SQL stores; each dialect supplies the driver calls.
+
+SQL here uses `?` placeholders; the PostgreSQL store rewrites them to `$n`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+import orjson
+
+from relay.storage.base import CLIENT_UPDATABLE
+from relay.storage.records import (
+    ClientRecord,
+    ConversationRecord,
+    IdempotencyRecord,
+    MessageRecord,
+    utc_now,
+)
+
+Row = Mapping[str, Any]
+
+CLIENT_COLUMNS = (
+    "id, name, scopes, active, rate_limits, token_ttl, metadata, key_prefix, key_hash,"
+    " key_generation, created_at, updated_at, last_used_at"
+)
+MESSAGE_COLUMNS = "seq, id, conversation_id, client_id, role, content, status, created_at"
+
+
+def load_migrations(dialect: str) -> list[tuple[str, str]]:
+    """(version, script) pairs in order, read from the package."""
+    folder = resources.files("relay.storage") / "migrations" / dialect
+    files = sorted((f for f in folder.iterdir() if f.name.endswith(".sql")), key=lambda f: f.name)
+    return [(f.name.removesuffix(".sql"), f.read_text(encoding="utf-8")) for f in files]
+
+
+def _json(value: Any) -> Any:
+    return orjson.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _time(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def client_from_row(row: Row) -> ClientRecord:
+    last_used = row["last_used_at"]
+    return ClientRecord(
+        id=row["id"],
+        name=row["name"],
+        scopes=tuple(_json(row["scopes"])),
+        active=bool(row["active"]),
+        rate_limits=dict(_json(row["rate_limits"])),
+        token_ttl=row["token_ttl"],
+        metadata=dict(_json(row["metadata"])),
+        key_prefix=row["key_prefix"],
+        key_hash=row["key_hash"],
+        key_generation=row["key_generation"],
+        created_at=_time(row["created_at"]),
+        updated_at=_time(row["updated_at"]),
+        last_used_at=_time(last_used) if last_used is not None else None,
+    )
+
+
+def message_from_row(row: Row) -> MessageRecord:
+    keys = row.keys()
+    return MessageRecord(
+        id=row["id"],
+        conversation_id=row["conversation_id"],
+        client_id=row["client_id"],
+        role=row["role"],
+        content=row["content"],
+        status=row["status"],
+        created_at=_time(row["created_at"]),
+        seq=row["seq"],
+        snippet=row["snippet"] if "snippet" in keys else None,
+        rank=float(row["rank"]) if "rank" in keys else 0.0,
+    )
+
+
+class SqlStore(abc.ABC):
+    """Everything but the driver, the migrations lock and full-text search."""
+
+    dialect: str
+
+    @abc.abstractmethod
+    async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]: ...
+
+    @abc.abstractmethod
+    async def _execute(self, sql: str, *args: Any) -> int:
+        """Run one statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    def _param(self, value: Any) -> Any:
+        """Adapt a Python value (datetime, dict, list) to what the driver takes."""
+
+    async def _fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self._fetch(sql, *args)
+        return rows[0] if rows else None
+
+    def _params(self, values: Sequence[Any]) -> list[Any]:
+        return [self._param(v) for v in values]
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1 AS one")
+
+    async def get_or_create_setting(self, name: str, value: str) -> str:
+        # Insert-if-absent then read: two instances racing both read the winner's value.
+        await self._execute(
+            "INSERT INTO settings (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+            name,
+            value,
+        )
+        row = await self._fetchrow("SELECT value FROM settings WHERE name = ?", name)
+        assert row is not None
+        return str(row["value"])
+
+    async def create_client(self, client: ClientRecord) -> None:
+        await self._execute(
+            f"INSERT INTO clients ({CLIENT_COLUMNS}) VALUES ({', '.join('?' * 13)})",
+            *self._params(
+                [
+                    client.id,
+                    client.name,
+                    list(client.scopes),
+                    client.active,
+                    client.rate_limits,
+                    client.token_ttl,
+                    client.metadata,
+                    client.key_prefix,
+                    client.key_hash,
+                    client.key_generation,
+                    client.created_at,
+                    client.updated_at,
+                    client.last_used_at,
+                ]
+            ),
+        )
+
+    async def get_client(self, client_id: str) -> ClientRecord | None:
+        row = await self._fetchrow(f"SELECT {CLIENT_COLUMNS} FROM clients WHERE id = ?", client_id)
+        return client_from_row(row) if row else None
+
+    async def get_client_by_prefix(self, key_prefix: str) -> ClientRecord | None:
+        row = await self._fetchrow(
+            f"SELECT {CLIENT_COLUMNS} FROM clients WHERE key_prefix = ?", key_prefix
+        )
+        return client_from_row(row) if row else None
+
+    async def list_clients(
+        self, *, active: bool | None, limit: int, before: str | None
+    ) -> list[ClientRecord]:
+        conditions, args = [], []
+        if active is not None:
+            conditions.append("active = ?")
+            args.append(self._param(active))
+        if before is not None:
+            conditions.append("id < ?")
+            args.append(before)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
+        rows = await self._fetch(
+            f"SELECT {CLIENT_COLUMNS} FROM clients {where} ORDER BY id DESC LIMIT ?", *args, limit
+        )
+        return [client_from_row(r) for r in rows]
+
+    async def update_client(
+        self, client_id: str, changes: Mapping[str, Any], *, bump_generation: bool
+    ) -> ClientRecord | None:
+        unknown = set(changes) - CLIENT_UPDATABLE
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        assignments = [f"{column} = ?" for column in changes]
+        args = self._params([list(v) if isinstance(v, tuple) else v for v in changes.values()])
+        assignments.append("updated_at = ?")
+        args.append(self._param(utc_now()))
+        if bump_generation:
+            assignments.append("key_generation = key_generation + 1")
+        changed = await self._execute(
+            f"UPDATE clients SET {', '.join(assignments)} WHERE id = ?", *args, client_id
+        )
+        return await self.get_client(client_id) if changed else None
+
+    async def delete_client(self, client_id: str) -> bool:
+        return await self._execute("DELETE FROM clients WHERE id = ?", client_id) > 0
+
+    async def touch_client(self, client_id: str, when: datetime) -> None:
+        await self._execute(
+            "UPDATE clients SET last_used_at = ? WHERE id = ?", self._param(when), client_id
+        )
+
+    async def create_conversation(self, conversation: ConversationRecord) -> None:
+        await self._execute(
+            "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)",
+            conversation.id,
+            conversation.client_id,
+            self._param(conversation.created_at),
+        )
+
+    async def get_conversation(
+        self, client_id: str, conversation_id: str
+    ) -> ConversationRecord | None:
+        row = await self._fetchrow(
+            "SELECT id, client_id, created_at FROM conversations WHERE id = ? AND client_id = ?",
+            conversation_id,
+            client_id,
+        )
+        if row is None:
+            return None
+        return ConversationRecord(row["id"], row["client_id"], _time(row["created_at"]))
+
+    async def add_message(self, message: MessageRecord) -> MessageRecord:
+        row = await self._fetchrow(
+            "INSERT INTO messages (id, conversation_id, client_id, role, content, status,"
+            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+            message.id,
+            message.conversation_id,
+            message.client_id,
+            message.role,
+            message.content,
+            message.status,
+            self._param(message.created_at),
+        )
+        assert row is not None
+        return MessageRecord(
+            message.id,
+            message.conversation_id,
+            message.client_id,
+            message.role,
+            message.content,
+            message.status,
+            message.created_at,
+            seq=int(row["seq"]),
+        )
+
+    async def finish_message(self, message_id: str, *, content: str | None, status: str) -> None:
+        if content is None:
+            await self._execute("UPDATE messages SET status = ? WHERE id = ?", status, message_id)
+        else:
+            await self._execute(
+                "UPDATE messages SET status = ?, content = ? WHERE id = ?",
+                status,
+                content,
+                message_id,
+            )
+
+    async def recent_messages(self, conversation_id: str, limit: int) -> list[MessageRecord]:
+        rows = await self._fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?"
+            " ORDER BY seq DESC LIMIT ?",
+            conversation_id,
+            limit,
+        )
+        return [message_from_row(r) for r in reversed(rows)]
+
+    async def list_messages(
+        self, client_id: str, *, conversation_id: str | None, limit: int, before: int | None
+    ) -> list[MessageRecord]:
+        conditions, args = ["client_id = ?"], list[Any]([client_id])
+        if conversation_id is not None:
+            conditions.append("conversation_id = ?")
+            args.append(conversation_id)
+        if before is not None:
+            conditions.append("seq < ?")
+            args.append(before)
+        rows = await self._fetch(
+            f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE {' AND '.join(conditions)}"
+            " ORDER BY seq DESC LIMIT ?",
+            *args,
+            limit,
+        )
+        return [message_from_row(r) for r in rows]
+
+    async def get_idempotency(self, client_id: str, key: str) -> IdempotencyRecord | None:
+        row = await self._fetchrow(
+            "SELECT client_id, key, request_hash, response, created_at FROM idempotency_keys"
+            " WHERE client_id = ? AND key = ?",
+            client_id,
+            key,
+        )
+        if row is None:
+            return None
+        response = row["response"]
+        return IdempotencyRecord(
+            client_id=row["client_id"],
+            key=row["key"],
+            request_hash=row["request_hash"],
+            response=_json(response) if response is not None else None,
+            created_at=_time(row["created_at"]),
+        )
+
+    async def claim_idempotency(self, record: IdempotencyRecord) -> bool:
+        """Take the key for one request; False when another request holds it."""
+        changed = await self._execute(
+            "INSERT INTO idempotency_keys (client_id, key, request_hash, response, created_at)"
+            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (client_id, key) DO NOTHING",
+            record.client_id,
+            record.key,
+            record.request_hash,
+            self._param(record.created_at),
+        )
+        return changed > 0
+
+    async def save_idempotency_response(
+        self, client_id: str, key: str, response: dict[str, Any]
+    ) -> None:
+        await self._execute(
+            "UPDATE idempotency_keys SET response = ? WHERE client_id = ? AND key = ?",
+            self._param(response),
+            client_id,
+            key,
+        )
+
+    async def release_idempotency(self, client_id: str, key: str) -> None:
+        await self._execute(
+            "DELETE FROM idempotency_keys WHERE client_id = ? AND key = ? AND response IS NULL",
+            client_id,
+            key,
+        )
+
+    async def purge_idempotency(self, older_than: datetime) -> int:
+        return await self._execute(
+            "DELETE FROM idempotency_keys WHERE created_at < ?", self._param(older_than)
+        )
