@@ -16,9 +16,13 @@ from relay.config import Settings
 from relay.errors import install_error_handlers
 from relay.middleware import RequestMiddleware
 from relay.responses import JSONResponse
-from relay.routes import admin, auth, health
+from relay.routes import admin, auth, chat, health, history, tools
+from relay.services.chat import ChatService
 from relay.services.clients import ClientService
 from relay.services.health import HealthService
+from relay.services.history import HistoryService
+from relay.services.idempotency import Idempotency
+from relay.services.tools import ToolService, load_tool_file
 from relay.state import Relay
 from relay.storage import Store, make_store
 
@@ -40,8 +44,28 @@ async def build_relay(settings: Settings, store: Store) -> Relay:
     cache = ClientCache(store, ttl=settings.client_cache_ttl)
     clients = ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds)
     backend = make_backend(settings)
-    health = HealthService(store, backend, backend_ttl=settings.backend_health_ttl)
-    return Relay(settings, store, cache, tokens, clients, backend, health)
+    registry = load_tool_file(settings.tools_file)
+    chat = ChatService(
+        store,
+        backend,
+        idempotency=Idempotency(store),
+        context_messages=settings.history_context_messages,
+        max_message_chars=settings.max_message_chars,
+        allowed_models=settings.allowed_model_set,
+        tools=registry,
+    )
+    return Relay(
+        settings=settings,
+        store=store,
+        cache=cache,
+        tokens=tokens,
+        clients=clients,
+        backend=backend,
+        health=HealthService(store, backend, backend_ttl=settings.backend_health_ttl),
+        chat=chat,
+        history=HistoryService(store),
+        tools=ToolService(backend, registry),
+    )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +93,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, admin):
+    for module in (health, auth, chat, history, tools, admin):
         app.include_router(module.router)
     return app

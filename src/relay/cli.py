@@ -15,9 +15,9 @@ from relay.auth.cache import ClientCache
 from relay.auth.tokens import TokenCodec
 from relay.config import Settings, describe_error
 from relay.observability.logging import configure_logging, log_config
-from relay.routes.views import client_view
 from relay.services.clients import ALL_SCOPES, ClientService
 from relay.storage import Store, StoreUnavailable, make_store
+from relay.views import client_view
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -60,6 +60,7 @@ class Settings(BaseSettings):
     backend_health_ttl: float = Field(5.0, ge=0)
     allowed_models: str = ""
     tools_file: Path | None = None
+    sse_keepalive_seconds: float = Field(15.0, gt=0)
     history_context_messages: int = Field(20, ge=0, le=1000)
 
     rate_limit_default: str = "100/minute"

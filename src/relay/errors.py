@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from relay.backends.base import BackendBusy, BackendError, BackendTimeout, BackendUnavailable
 from relay.responses import JSONResponse
 
 logger = logging.getLogger("relay.errors")
@@ -84,6 +85,19 @@ class ValidationFailed(RelayError):
         )
 
 
+def backend_error_info(exc: BackendError) -> tuple[int, str, str, dict[str, str]]:
+    """(status, code, message, headers) for a backend failure, the same for every backend."""
+    if isinstance(exc, BackendUnavailable):
+        headers = {"Retry-After": str(max(1, round(exc.retry_after)))}
+        return 503, "backend_unavailable", "The backend is failing; try again shortly.", headers
+    if isinstance(exc, BackendBusy):
+        headers = {} if exc.retry_after is None else {"Retry-After": str(round(exc.retry_after))}
+        return 503, "backend_busy", "The backend is busy; try again later.", headers
+    if isinstance(exc, BackendTimeout):
+        return 504, "backend_timeout", "The backend did not answer in time.", {}
+    return 502, "backend_error", "The backend failed to answer.", {}
+
+
 def request_id_of(scope: Mapping[str, Any]) -> str:
     state = scope.get("state") or {}
     return str(state.get("request_id", ""))
@@ -135,6 +149,17 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _backend_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, BackendError)
+    status, code, message, headers = backend_error_info(exc)
+    # The backend's own words stay in the log: they may name its URL or account.
+    logger.warning(
+        "backend failure",
+        extra={"request_id": request_id_of(request.scope), "error": type(exc).__name__},
+    )
+    return error_response(request.scope, status, code, message, headers=headers)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = validation_details(list(exc.errors()))
@@ -168,6 +193,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
+    app.add_exception_handler(BackendError, _backend_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -10,8 +10,11 @@ from relay.auth.cache import ClientCache
 from relay.auth.tokens import TokenCodec
 from relay.backends.base import Backend
 from relay.config import Settings
+from relay.services.chat import ChatService
 from relay.services.clients import ClientService
 from relay.services.health import HealthService
+from relay.services.history import HistoryService
+from relay.services.tools import ToolService
 from relay.storage.base import Store
 
 
@@ -24,6 +27,9 @@ class Relay:
     clients: ClientService
     backend: Backend
     health: HealthService
+    chat: ChatService
+    history: HistoryService
+    tools: ToolService
 
 
 def relay_of(connection: HTTPConnection) -> Relay:

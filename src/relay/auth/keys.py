@@ -10,12 +10,26 @@ import asyncio
 import os
 import re
 import secrets
+import weakref
 from functools import lru_cache
 
 import bcrypt
 
 KEY_PATTERN = re.compile(r"^(rly_[0-9a-f]{10})_[A-Za-z0-9_-]{43}$")
-_bcrypt_slots = asyncio.Semaphore(max(2, os.cpu_count() or 2))
+BCRYPT_SLOTS = max(2, os.cpu_count() or 2)
+# One semaphore per event loop: an asyncio.Semaphore binds to the first loop that
+# waits on it, and a process may run several loops (the CLI, tests, threads).
+_slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _bcrypt_slots() -> asyncio.Semaphore:
+    loop = asyncio.get_running_loop()
+    slots = _slots_by_loop.get(loop)
+    if slots is None:
+        slots = _slots_by_loop[loop] = asyncio.Semaphore(BCRYPT_SLOTS)
+    return slots
 
 
 def generate_key() -> tuple[str, str]:
@@ -31,7 +45,7 @@ def prefix_of(api_key: str) -> str | None:
 
 async def hash_key(api_key: str, rounds: int) -> str:
     salt = bcrypt.gensalt(rounds)
-    async with _bcrypt_slots:
+    async with _bcrypt_slots():
         hashed = await asyncio.to_thread(bcrypt.hashpw, api_key.encode(), salt)
     return hashed.decode()
 
@@ -44,7 +58,7 @@ def _decoy_hash(rounds: int) -> bytes:
 async def verify_key(api_key: str, key_hash: str | None, rounds: int) -> bool:
     """Check a key; with no hash (unknown prefix) spend the same time and say no."""
     candidate = api_key.encode()[:72]
-    async with _bcrypt_slots:
+    async with _bcrypt_slots():
         if key_hash is None:
             decoy = await asyncio.to_thread(_decoy_hash, rounds)
             await asyncio.to_thread(bcrypt.checkpw, candidate, decoy)

@@ -86,6 +86,14 @@ class BackendBusy(BackendError):
         self.retry_after = retry_after
 
 
+class BackendUnavailable(BackendError):
+    """Relay's circuit breaker is open: fail fast (503 backend_unavailable) until it probes."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class BackendTimeout(BackendError):
     """No answer within BACKEND_TIMEOUT: maps to 504 backend_timeout."""
 

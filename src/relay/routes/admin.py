@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from relay.auth.deps import require_scope
 from relay.routes.schemas import ClientCreate, ClientPatch
-from relay.routes.views import client_view
 from relay.state import relay_of
+from relay.views import client_view
 
 router = APIRouter(
     prefix="/admin/clients",

@@ -15,6 +15,11 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def rfc3339(value: datetime) -> str:
+    """UTC with milliseconds and a Z, as the API promises."""
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def new_id(prefix: str) -> str:
     """A time-ordered opaque id, so that listing by id lists by creation."""
     return f"{prefix}_{time.time_ns() // 1000:014x}{secrets.token_hex(5)}"

@@ -5,13 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from relay.storage.records import ClientRecord, MessageRecord
+from relay.storage.records import ClientRecord, MessageRecord, rfc3339
 
 
 def timestamp(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return rfc3339(value) if value is not None else None
 
 
 def client_view(client: ClientRecord) -> dict[str, Any]:

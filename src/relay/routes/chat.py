@@ -1,0 +1,60 @@
+"""POST /v1/chat: one message in, the assistant's reply out (JSON or SSE)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Request
+from pydantic import Field
+from starlette.responses import Response
+
+from relay.auth.deps import Principal, require_scope
+from relay.responses import JSONResponse
+from relay.routes.schemas import Strict
+from relay.routes.sse import sse_response
+from relay.services.chat import ChatInput
+from relay.state import relay_of
+
+router = APIRouter(tags=["chat"])
+
+CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "The reply, or its SSE stream"},
+    401: {"description": "Invalid token"},
+    403: {"description": "Missing scope `chat`"},
+    404: {"description": "Unknown conversation"},
+    409: {"description": "Idempotency-Key reused with another body"},
+    413: {"description": "Body too large"},
+    415: {"description": "Body is not JSON"},
+    422: {"description": "Invalid body"},
+    429: {"description": "Rate limited"},
+    502: {"description": "Backend error"},
+    503: {"description": "Backend busy or unavailable"},
+    504: {"description": "Backend timeout"},
+}
+
+
+class ChatBody(Strict):
+    message: str = Field(min_length=1)
+    conversation_id: str | None = Field(None, max_length=64)
+    stream: bool = False
+    model: str | None = Field(None, min_length=1, max_length=200)
+    system: str | None = Field(None, max_length=100_000)
+
+
+@router.post("/v1/chat", responses=CHAT_ERRORS)
+async def chat(
+    body: ChatBody,
+    request: Request,
+    principal: Annotated[Principal, Depends(require_scope("chat"))],
+    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
+) -> Response:
+    relay = relay_of(request)
+    answer = await relay.chat.answer(
+        principal.client.id,
+        ChatInput(body.message, body.conversation_id, body.model, body.system, body.stream),
+        request_id=request.scope["state"]["request_id"],
+        idempotency_key=idempotency_key,
+    )
+    if isinstance(answer, dict):
+        return JSONResponse(answer)
+    return sse_response(answer, relay.settings.sse_keepalive_seconds)

@@ -1,0 +1,52 @@
+"""GET /v1/history and /v1/history/search (scope `history`)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+
+from relay.auth.deps import Principal, require_scope
+from relay.state import relay_of
+
+router = APIRouter(
+    prefix="/v1/history",
+    tags=["history"],
+    responses={
+        401: {"description": "Invalid token"},
+        403: {"description": "Missing scope `history`"},
+        404: {"description": "Unknown conversation"},
+        422: {"description": "Invalid query"},
+        429: {"description": "Rate limited"},
+    },
+)
+HistoryClient = Annotated[Principal, Depends(require_scope("history"))]
+ConversationId = Annotated[str | None, Query(max_length=64)]
+Cursor = Annotated[str | None, Query(max_length=64)]
+
+
+@router.get("")
+async def history(
+    request: Request,
+    principal: HistoryClient,
+    conversation_id: ConversationId = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Cursor = None,
+) -> dict[str, Any]:
+    return await relay_of(request).history.list(
+        principal.client.id, conversation_id=conversation_id, limit=limit, before=before
+    )
+
+
+@router.get("/search")
+async def search(
+    request: Request,
+    principal: HistoryClient,
+    q: Annotated[str, Query(min_length=1, max_length=500)],
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    conversation_id: ConversationId = None,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    return await relay_of(request).history.search(
+        principal.client.id, q, conversation_id=conversation_id, limit=limit, cursor=cursor
+    )

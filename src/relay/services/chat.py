@@ -1,0 +1,285 @@
+"""Chat: context from history, one backend call, both messages stored.
+
+Every path stores the user's message first, so nothing the client sent is lost:
+a backend failure marks it `failed`; a stream that breaks stores what arrived
+as an `incomplete` reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+from relay.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    ChatRequest,
+    StreamEnd,
+    StreamEvent,
+    ToolSpec,
+    Usage,
+)
+from relay.errors import NotFound, ValidationFailed, backend_error_info
+from relay.services.idempotency import Idempotency, request_hash
+from relay.storage.base import Store
+from relay.storage.records import ConversationRecord, MessageRecord, new_id, rfc3339, utc_now
+
+SseEvent = tuple[str, dict[str, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInput:
+    message: str
+    conversation_id: str | None = None
+    model: str | None = None
+    system: str | None = None
+    stream: bool = False
+
+    def fingerprint(self) -> str:
+        return request_hash(
+            {
+                "message": self.message,
+                "conversation_id": self.conversation_id,
+                "model": self.model,
+                "system": self.system,
+                "stream": self.stream,
+            }
+        )
+
+
+Answer = dict[str, Any] | AsyncIterator[SseEvent]
+
+
+@dataclass(slots=True)
+class Turn:
+    """One prepared exchange: the stored user message and what goes to the backend."""
+
+    client_id: str
+    user_message: MessageRecord
+    request: ChatRequest
+    reply_id: str = field(default_factory=lambda: new_id("msg"))
+
+
+def _usage(usage: Usage) -> dict[str, int]:
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+
+
+def _context(history: list[MessageRecord]) -> list[ChatMessage]:
+    """Prior turns a model accepts: no failed messages, starting with the user."""
+    turns = [m for m in history if m.status != "failed" and m.content]
+    while turns and turns[0].role != "user":
+        turns.pop(0)
+    return [ChatMessage("user" if m.role == "user" else "assistant", m.content) for m in turns]
+
+
+def _answer_from_stream(
+    start: dict[str, Any], content: str, seen: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    end = seen["message_end"]
+    return {
+        "id": start["id"],
+        "conversation_id": start["conversation_id"],
+        "message": {"role": "assistant", "content": content},
+        "model": start["model"],
+        "usage": end["usage"],
+        "created_at": end["created_at"],
+    }
+
+
+async def _replay(answer: dict[str, Any]) -> AsyncIterator[SseEvent]:
+    """A stored answer told again as the events a stream would have sent."""
+    yield "message_start", {k: answer[k] for k in ("id", "conversation_id", "model")}
+    yield "delta", {"text": answer["message"]["content"]}
+    yield "message_end", {k: answer[k] for k in ("id", "usage", "created_at")}
+
+
+async def _shielded(work: Awaitable[None]) -> None:
+    """Finish a write even if the request is being cancelled (the client left)."""
+    await asyncio.shield(asyncio.ensure_future(work))
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        *,
+        idempotency: Idempotency,
+        context_messages: int,
+        max_message_chars: int,
+        allowed_models: frozenset[str],
+        tools: list[ToolSpec],
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.idempotency = idempotency
+        self.max_message_chars = max_message_chars
+        self.context_messages = context_messages
+        self.allowed_models = allowed_models
+        self.tools = tools
+
+    async def answer(
+        self, client_id: str, chat: ChatInput, *, request_id: str, idempotency_key: str | None
+    ) -> Answer:
+        """A JSON answer, or the events of a stream when `chat.stream` is set."""
+        if idempotency_key is None:
+            return await self._answer(client_id, chat, request_id)
+        stored = await self.idempotency.begin(client_id, idempotency_key, chat.fingerprint())
+        if stored is not None:
+            return _replay(stored) if chat.stream else stored
+        try:
+            answer = await self._answer(client_id, chat, request_id)
+        except BaseException:
+            await _shielded(self.idempotency.abandon(client_id, idempotency_key))
+            raise
+        if isinstance(answer, dict):
+            await self.idempotency.finish(client_id, idempotency_key, answer)
+            return answer
+        return self._remember_stream(answer, client_id, idempotency_key)
+
+    async def _answer(self, client_id: str, chat: ChatInput, request_id: str) -> Answer:
+        turn = await self.prepare(client_id, chat, request_id)
+        return await (self.open_stream(turn) if chat.stream else self.complete(turn))
+
+    async def _remember_stream(
+        self, events: AsyncIterator[SseEvent], client_id: str, key: str
+    ) -> AsyncIterator[SseEvent]:
+        """Pass a stream through and keep its answer for retries, or free the key."""
+        seen: dict[str, dict[str, Any]] = {}
+        text: list[str] = []
+        try:
+            async for name, data in events:
+                seen[name] = data
+                if name == "delta":
+                    text.append(data["text"])
+                yield name, data
+        finally:
+            if "message_end" in seen:
+                answer = _answer_from_stream(seen["message_start"], "".join(text), seen)
+                await _shielded(self.idempotency.finish(client_id, key, answer))
+            else:
+                await _shielded(self.idempotency.abandon(client_id, key))
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def prepare(self, client_id: str, chat: ChatInput, request_id: str) -> Turn:
+        if len(chat.message) > self.max_message_chars:
+            limit = self.max_message_chars
+            raise ValidationFailed("message", f"The message is longer than {limit} characters.")
+        if chat.model is not None and self.allowed_models and chat.model not in self.allowed_models:
+            raise ValidationFailed("model", "This model is not allowed.")
+        history: list[MessageRecord] = []
+        if chat.conversation_id is None:
+            conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
+            await self.store.create_conversation(conversation)
+        else:
+            found = await self.store.get_conversation(client_id, chat.conversation_id)
+            if found is None:
+                raise NotFound("conversation")
+            conversation = found
+            if self.context_messages:
+                history = await self.store.recent_messages(conversation.id, self.context_messages)
+        user_message = await self.store.add_message(
+            MessageRecord(
+                new_id("msg"),
+                conversation.id,
+                client_id,
+                "user",
+                chat.message,
+                "complete",
+                utc_now(),
+            )
+        )
+        messages = [*_context(history), ChatMessage("user", chat.message)]
+        request = ChatRequest(messages, chat.model, chat.system, request_id, self.tools)
+        return Turn(client_id, user_message, request)
+
+    async def complete(self, turn: Turn) -> dict[str, Any]:
+        try:
+            completion = await self.backend.complete(turn.request)
+        except BackendError:
+            await _shielded(self._mark_failed(turn))
+            raise
+        reply = await self._store_reply(turn, completion.content, "complete")
+        return {
+            "id": reply.id,
+            "conversation_id": reply.conversation_id,
+            "message": {"role": "assistant", "content": reply.content},
+            "model": completion.model,
+            "usage": _usage(completion.usage),
+            "created_at": rfc3339(reply.created_at),
+        }
+
+    async def open_stream(self, turn: Turn) -> AsyncIterator[SseEvent]:
+        """Start the backend stream; a failure before its first event raises (plain 502)."""
+        events = aiter(self.backend.stream(turn.request))
+        try:
+            first = await anext(events)
+        except (BackendError, StopAsyncIteration) as exc:
+            await _shielded(self._mark_failed(turn))
+            if isinstance(exc, BackendError):
+                raise
+            raise BackendError("The backend closed the stream without answering.") from exc
+        return self._relay_stream(turn, first, events)
+
+    async def _relay_stream(
+        self, turn: Turn, first: StreamEvent, events: AsyncIterator[StreamEvent]
+    ) -> AsyncIterator[SseEvent]:
+        conversation_id = turn.user_message.conversation_id
+        model = turn.request.model or self.backend.default_model
+        yield (
+            "message_start",
+            {"id": turn.reply_id, "conversation_id": conversation_id, "model": model},
+        )
+        parts: list[str] = []
+        finished = False
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                if isinstance(event, StreamEnd):
+                    reply = await self._store_reply(turn, "".join(parts), "complete")
+                    finished = True
+                    yield (
+                        "message_end",
+                        {
+                            "id": reply.id,
+                            "usage": _usage(event.usage),
+                            "created_at": rfc3339(reply.created_at),
+                        },
+                    )
+                    return
+                parts.append(event.text)
+                yield "delta", {"text": event.text}
+                event = await anext(events, None)
+            raise BackendError("The backend stream ended without a final event.")
+        except BackendError as exc:
+            _, code, message, _ = backend_error_info(exc)
+            yield "error", {"error": {"code": code, "message": message}}
+        finally:
+            if not finished:
+                await _shielded(self._store_partial(turn, "".join(parts)))
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def _store_reply(self, turn: Turn, content: str, status: str) -> MessageRecord:
+        return await self.store.add_message(
+            MessageRecord(
+                turn.reply_id,
+                turn.user_message.conversation_id,
+                turn.client_id,
+                "assistant",
+                content,
+                status,
+                utc_now(),
+            )
+        )
+
+    async def _store_partial(self, turn: Turn, content: str) -> None:
+        if content:
+            await self._store_reply(turn, content, "incomplete")
+        else:
+            await self._mark_failed(turn)
+
+    async def _mark_failed(self, turn: Turn) -> None:
+        await self.store.finish_message(turn.user_message.id, content=None, status="failed")
