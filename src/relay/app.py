@@ -12,11 +12,15 @@ from relay import __version__
 from relay.auth.cache import ClientCache
 from relay.auth.tokens import TokenCodec
 from relay.backends import make_backend
+from relay.backends.guarded import CircuitBreaker, GuardedBackend
 from relay.config import Settings
 from relay.errors import install_error_handlers
+from relay.limits.policy import RateLimiter
 from relay.middleware import RequestMiddleware
+from relay.observability.metrics import Metrics
 from relay.responses import JSONResponse
 from relay.routes import admin, auth, chat, health, history, tools
+from relay.routes import metrics as metrics_route
 from relay.services.chat import ChatService
 from relay.services.clients import ClientService
 from relay.services.health import HealthService
@@ -34,7 +38,7 @@ async def jwt_secret(settings: Settings, store: Store) -> str:
     return await store.get_or_create_setting("jwt_secret", secrets.token_urlsafe(48))
 
 
-async def build_relay(settings: Settings, store: Store) -> Relay:
+async def build_relay(settings: Settings, store: Store, metrics: Metrics) -> Relay:
     tokens = TokenCodec(
         await jwt_secret(settings, store),
         issuer=settings.jwt_issuer,
@@ -43,7 +47,12 @@ async def build_relay(settings: Settings, store: Store) -> Relay:
     )
     cache = ClientCache(store, ttl=settings.client_cache_ttl)
     clients = ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds)
-    backend = make_backend(settings)
+    breaker = CircuitBreaker(
+        threshold=settings.backend_breaker_threshold, cooldown=settings.backend_breaker_cooldown
+    )
+    backend = GuardedBackend(make_backend(settings), breaker, metrics)
+    limiter = RateLimiter(settings.redis_url)
+    probe = limiter.probe if limiter.shared else None
     registry = load_tool_file(settings.tools_file)
     chat = ChatService(
         store,
@@ -61,15 +70,20 @@ async def build_relay(settings: Settings, store: Store) -> Relay:
         tokens=tokens,
         clients=clients,
         backend=backend,
-        health=HealthService(store, backend, backend_ttl=settings.backend_health_ttl),
+        health=HealthService(
+            store, backend, backend_ttl=settings.backend_health_ttl, rate_limit_probe=probe
+        ),
         chat=chat,
         history=HistoryService(store),
         tools=ToolService(backend, registry),
+        limiter=limiter,
+        metrics=metrics,
     )
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -77,7 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await store.open()
         try:
             await store.migrate()
-            relay = await build_relay(settings, store)
+            relay = await build_relay(settings, store, metrics)
             app.state.relay = relay
             yield
             await relay.backend.close()
@@ -92,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=JSONResponse,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
-    for module in (health, auth, chat, history, tools, admin):
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    for module in (health, metrics_route, auth, chat, history, tools, admin):
         app.include_router(module.router)
     return app

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     upstream_api_key: SecretStr | None = None
     backend_timeout: float = Field(60.0, gt=0)
     backend_max_retries: int = Field(1, ge=0, le=10)
+    backend_breaker_threshold: int = Field(5, ge=1)
+    backend_breaker_cooldown: float = Field(30.0, gt=0)
     backend_health_ttl: float = Field(5.0, ge=0)
     allowed_models: str = ""
     tools_file: Path | None = None

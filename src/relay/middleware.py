@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.errors import error_response
+from relay.observability.metrics import Metrics
 
 logger = logging.getLogger("relay.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -24,9 +25,10 @@ class BodyTooLarge(HTTPException):
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.metrics = metrics
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,7 +45,8 @@ class RequestMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), header]
+                extra = state.get("response_headers", ())
+                message["headers"] = [*message.get("headers", []), header, *extra]
             await send(message)
 
         try:
@@ -54,7 +57,10 @@ class RequestMiddleware:
             else:
                 await self.app(scope, self._capped(receive), send_with_id)
         finally:
-            _log_request(scope, status, time.perf_counter() - started)
+            seconds = time.perf_counter() - started
+            route = _route_template(scope)
+            self.metrics.observe_request(route, scope["method"], status, seconds)
+            _log_request(scope, route, status, seconds)
 
     def _capped(self, receive: Receive) -> Receive:
         received = 0
@@ -108,8 +114,13 @@ def _json_or_empty(scope: Scope) -> bool:
     return True
 
 
-def _log_request(scope: Scope, status: int, seconds: float) -> None:
+def _route_template(scope: Scope) -> str:
+    """The matched route's template: raw paths would leak ids and explode label counts."""
     route = scope.get("route")
+    return getattr(route, "path", None) or "unmatched"
+
+
+def _log_request(scope: Scope, route: str, status: int, seconds: float) -> None:
     state = scope["state"]
     logger.info(
         "request",
@@ -117,7 +128,7 @@ def _log_request(scope: Scope, status: int, seconds: float) -> None:
             "request_id": state.get("request_id"),
             "client_id": state.get("client_id"),
             "method": scope["method"],
-            "route": getattr(route, "path", None) or "unmatched",
+            "route": route,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         },

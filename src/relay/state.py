@@ -10,6 +10,8 @@ from relay.auth.cache import ClientCache
 from relay.auth.tokens import TokenCodec
 from relay.backends.base import Backend
 from relay.config import Settings
+from relay.limits.policy import RateLimiter
+from relay.observability.metrics import Metrics
 from relay.services.chat import ChatService
 from relay.services.clients import ClientService
 from relay.services.health import HealthService
@@ -30,6 +32,8 @@ class Relay:
     chat: ChatService
     history: HistoryService
     tools: ToolService
+    limiter: RateLimiter
+    metrics: Metrics
 
 
 def relay_of(connection: HTTPConnection) -> Relay:

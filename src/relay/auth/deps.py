@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from relay.errors import InsufficientScope, InvalidToken
+from relay.limits.deps import limit_client
 from relay.state import relay_of
 from relay.storage.records import ClientRecord
 
@@ -36,8 +37,15 @@ async def authenticate(request: Request) -> Principal:
     return Principal(client, claims.scopes & frozenset(client.scopes), claims.jti)
 
 
-def require_scope(scope: str) -> Callable[[Principal], Awaitable[Principal]]:
-    async def check(principal: Annotated[Principal, Depends(authenticate)]) -> Principal:
+def require_scope(
+    scope: str, *, limits: Sequence[str] = ("default",)
+) -> Callable[..., Awaitable[Principal]]:
+    """Authenticate, count the request against the client's `limits`, then check `scope`."""
+
+    async def check(
+        request: Request, principal: Annotated[Principal, Depends(authenticate)]
+    ) -> Principal:
+        await limit_client(request, principal.client, limits)
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
         return principal

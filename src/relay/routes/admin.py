@@ -27,8 +27,10 @@ async def list_clients(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     before: Annotated[str | None, Query(max_length=64)] = None,
 ) -> dict[str, Any]:
-    clients = await relay_of(request).clients.list(active=active, limit=limit, before=before)
-    next_cursor = clients[-1].id if len(clients) == limit else None
+    # One row more than the page tells whether another page follows.
+    clients = await relay_of(request).clients.list(active=active, limit=limit + 1, before=before)
+    clients, more = clients[:limit], len(clients) > limit
+    next_cursor = clients[-1].id if more else None
     return {"clients": [client_view(c) for c in clients], "next_cursor": next_cursor}
 
 

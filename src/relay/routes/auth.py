@@ -6,15 +6,32 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 
+from relay.limits.deps import check_auth_failures, count_auth_failure
 from relay.routes.schemas import TokenRequest
+from relay.services.clients import InvalidApiKey
 from relay.state import relay_of
 
 router = APIRouter(tags=["auth"])
 
 
-@router.post("/auth/token", responses={401: {"description": "Invalid API key"}})
+@router.post(
+    "/auth/token",
+    responses={
+        401: {"description": "Invalid API key"},
+        422: {"description": "Invalid body"},
+        429: {"description": "Too many failed attempts from this address"},
+    },
+)
 async def issue_token(body: TokenRequest, request: Request) -> dict[str, Any]:
-    issued = await relay_of(request).clients.exchange(body.api_key)
+    relay = relay_of(request)
+    await check_auth_failures(request)
+    try:
+        issued = await relay.clients.exchange(body.api_key)
+    except InvalidApiKey:
+        relay.metrics.token_exchanges.labels("invalid_api_key").inc()
+        await count_auth_failure(request)
+        raise
+    relay.metrics.token_exchanges.labels("issued").inc()
     return {
         "access_token": issued.access_token,
         "token_type": "bearer",

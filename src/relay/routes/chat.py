@@ -45,7 +45,7 @@ class ChatBody(Strict):
 async def chat(
     body: ChatBody,
     request: Request,
-    principal: Annotated[Principal, Depends(require_scope("chat"))],
+    principal: Annotated[Principal, Depends(require_scope("chat", limits=("default", "chat")))],
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> Response:
     relay = relay_of(request)

@@ -1,0 +1,1 @@
+"""Rate limits: per-client counters (memory, or Redis shared by every instance)."""

@@ -1,0 +1,133 @@
+"""Moving-window rate limits on the `limits` library, with a fallback when Redis fails.
+
+Moving window: a client can never send more than its limit in any window,
+including across the edge between two fixed windows.
+
+With REDIS_URL set, every instance shares one count. If Redis stops answering,
+each instance keeps limiting on its own in-memory counters (so a client gets
+at most its limit per instance) and retries Redis after a short pause; /health
+reports `rate_limit_store: down` meanwhile. A request never fails because
+Redis did.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+logger = logging.getLogger("relay.limits")
+REDIS_RETRY_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int  # until a request frees up
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"x-ratelimit-limit", str(self.limit).encode()),
+            (b"x-ratelimit-remaining", str(self.remaining).encode()),
+            (b"x-ratelimit-reset", str(self.reset_seconds).encode()),
+        ]
+
+
+@lru_cache(maxsize=256)
+def parse_rate(rate: str) -> RateLimitItem:
+    return parse(rate)
+
+
+def redis_storage_uri(redis_url: str) -> str:
+    return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None = None) -> None:
+        self._memory = MovingWindowRateLimiter(MemoryStorage())
+        self._redis: MovingWindowRateLimiter | None = None
+        self._redis_storage: Storage | None = None
+        if redis_url:
+            self._redis_storage = RedisStorage(
+                redis_storage_uri(redis_url),
+                implementation="redispy",
+                wrap_exceptions=True,
+                socket_timeout=0.5,
+                socket_connect_timeout=0.5,
+            )
+            self._redis = MovingWindowRateLimiter(self._redis_storage)
+        self._redis_down_until = 0.0
+
+    @property
+    def shared(self) -> bool:
+        return self._redis is not None
+
+    async def hit(self, rate: str, *identity: str) -> Decision:
+        """Count one request against `rate` for `identity`, and say if it may pass."""
+        item = parse_rate(rate)
+        limiter = self._current()
+        try:
+            return await _decide(limiter, item, identity)
+        except Exception as exc:  # the store failed: limit on this instance instead
+            if limiter is self._memory:
+                raise
+            self._redis_failed(exc)
+            return await _decide(self._memory, item, identity)
+
+    async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
+        """A refusal if `identity` has used up `rate`, without counting anything."""
+        item = parse_rate(rate)
+        limiter = self._current()
+        try:
+            if await limiter.test(item, *identity):
+                return None
+            return await _stats(limiter, item, identity, allowed=False)
+        except Exception as exc:  # the store failed: check this instance's counters
+            if limiter is self._memory:
+                raise
+            self._redis_failed(exc)
+            return await self.is_blocked(rate, *identity)
+
+    async def probe(self) -> None:
+        """Raise unless the shared store answers (for /health)."""
+        if self._redis_storage is not None and not await self._redis_storage.check():
+            raise ConnectionError("the rate-limit store does not answer")
+
+    def _current(self) -> MovingWindowRateLimiter:
+        if self._redis is not None and time.monotonic() >= self._redis_down_until:
+            return self._redis
+        return self._memory
+
+    def _redis_failed(self, exc: Exception) -> None:
+        self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        logger.warning(
+            "rate-limit store unreachable; limiting per instance",
+            extra={"error": type(exc).__name__},
+        )
+
+
+async def _decide(
+    limiter: MovingWindowRateLimiter, item: RateLimitItem, identity: tuple[str, ...]
+) -> Decision:
+    allowed = await limiter.hit(item, *identity)
+    return await _stats(limiter, item, identity, allowed=allowed)
+
+
+async def _stats(
+    limiter: MovingWindowRateLimiter,
+    item: RateLimitItem,
+    identity: tuple[str, ...],
+    *,
+    allowed: bool,
+) -> Decision:
+    stats = await limiter.get_window_stats(item, *identity)
+    reset = max(0, math.ceil(stats.reset_time - time.time()))
+    return Decision(allowed, item.amount, max(0, stats.remaining), reset)
