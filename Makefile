@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/relay serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench main.py
-	$(BIN)/ruff format --check src tests bench main.py
+	$(BIN)/ruff check src tests main.py
+	$(BIN)/ruff format --check src tests main.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
