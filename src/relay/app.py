@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from relay import __version__
 from relay.auth.cache import ClientCache
+from relay.auth.notify import make_feed
 from relay.auth.tokens import TokenCodec
 from relay.backends import make_backend
 from relay.backends.guarded import CircuitBreaker, GuardedBackend
@@ -46,7 +47,8 @@ async def build_relay(settings: Settings, store: Store, metrics: Metrics) -> Rel
         default_ttl=settings.jwt_expiry,
     )
     cache = ClientCache(store, ttl=settings.client_cache_ttl)
-    clients = ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds)
+    feed = make_feed(settings.database_url, settings.redis_url)
+    clients = ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds, feed=feed)
     breaker = CircuitBreaker(
         threshold=settings.backend_breaker_threshold, cooldown=settings.backend_breaker_cooldown
     )
@@ -93,7 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await store.migrate()
             relay = await build_relay(settings, store, metrics)
             app.state.relay = relay
+            await relay.clients.feed.start(relay.cache.on_change)
             yield
+            await relay.clients.feed.stop()
             await relay.backend.close()
         finally:
             await store.close()

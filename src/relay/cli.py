@@ -12,6 +12,7 @@ import orjson
 from pydantic import ValidationError
 
 from relay.auth.cache import ClientCache
+from relay.auth.notify import make_feed
 from relay.auth.tokens import TokenCodec
 from relay.config import Settings, describe_error
 from relay.observability.logging import configure_logging, log_config
@@ -82,7 +83,8 @@ async def client_service(settings: Settings, store: Store) -> ClientService:
         default_ttl=settings.jwt_expiry,
     )
     cache = ClientCache(store, ttl=0)
-    return ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds)
+    feed = make_feed(settings.database_url, settings.redis_url)
+    return ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds, feed=feed)
 
 
 def print_json(value: Any) -> None:
@@ -99,6 +101,13 @@ def print_new_key(client: dict[str, Any], api_key: str, as_json: bool) -> None:
 
 async def run_clients(settings: Settings, args: argparse.Namespace, store: Store) -> None:
     service = await client_service(settings, store)
+    try:
+        await _clients_action(service, args)
+    finally:
+        await service.feed.stop()
+
+
+async def _clients_action(service: ClientService, args: argparse.Namespace) -> None:
     if args.action == "create":
         created = await service.create(args.name, scopes=args.scopes)
         print_new_key(client_view(created.client), created.api_key, args.json)

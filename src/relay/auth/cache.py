@@ -41,6 +41,16 @@ class ClientCache:
         """Drop an entry so the next request reads the database."""
         self._entries.pop(client_id, None)
 
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def on_change(self, client_id: str | None) -> None:
+        """A change made elsewhere: re-read this client (or every client) next time."""
+        if client_id is None:
+            self.clear()
+        else:
+            self.forget(client_id)
+
     def mark_deleted(self, client_id: str) -> None:
         self._remember(client_id, None)
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from relay.auth import keys
 from relay.auth.cache import ClientCache
+from relay.auth.notify import ChangeFeed, NoFeed
 from relay.auth.tokens import IssuedToken, TokenCodec
 from relay.errors import NotFound, RelayError
 from relay.storage.base import Store
 from relay.storage.records import ClientRecord, new_id, utc_now
 
+logger = logging.getLogger("relay.clients")
 ALL_SCOPES = ("chat", "history", "tools", "admin")
 DEFAULT_SCOPES = ("chat", "history", "tools")
 
@@ -30,12 +33,19 @@ class NewKey:
 
 class ClientService:
     def __init__(
-        self, store: Store, cache: ClientCache, tokens: TokenCodec, *, bcrypt_rounds: int
+        self,
+        store: Store,
+        cache: ClientCache,
+        tokens: TokenCodec,
+        *,
+        bcrypt_rounds: int,
+        feed: ChangeFeed | None = None,
     ) -> None:
         self.store = store
         self.cache = cache
         self.tokens = tokens
         self.bcrypt_rounds = bcrypt_rounds
+        self.feed = feed or NoFeed()
 
     async def create(
         self,
@@ -85,7 +95,7 @@ class ClientService:
         # even if the client is enabled again.
         disabling = changes.get("active") is False
         client = await self.store.update_client(client_id, changes, bump_generation=disabling)
-        return self._updated(client_id, client)
+        return await self._updated(client_id, client)
 
     async def regenerate_key(self, client_id: str) -> NewKey:
         api_key, prefix = keys.generate_key()
@@ -93,12 +103,13 @@ class ClientService:
         client = await self.store.update_client(
             client_id, {"key_prefix": prefix, "key_hash": key_hash}, bump_generation=True
         )
-        return NewKey(self._updated(client_id, client), api_key)
+        return NewKey(await self._updated(client_id, client), api_key)
 
     async def delete(self, client_id: str) -> None:
         if not await self.store.delete_client(client_id):
             raise NotFound("client")
         self.cache.mark_deleted(client_id)
+        await self._tell_others(client_id)
 
     async def exchange(self, api_key: str) -> IssuedToken:
         """Trade an API key for a token; every failure looks and costs the same."""
@@ -113,12 +124,21 @@ class ClientService:
         self.cache.put(client)
         return self.tokens.issue(client)
 
-    def _updated(self, client_id: str, client: ClientRecord | None) -> ClientRecord:
+    async def _updated(self, client_id: str, client: ClientRecord | None) -> ClientRecord:
         if client is None:
             self.cache.mark_deleted(client_id)
             raise NotFound("client")
         self.cache.put(client)
+        await self._tell_others(client_id)
         return client
+
+    async def _tell_others(self, client_id: str) -> None:
+        """Other instances drop their cached copy (their cache TTL bounds a miss)."""
+        try:
+            await self.feed.publish(client_id)
+        except Exception as exc:  # the change itself is stored; never fail it for this
+            error = type(exc).__name__
+            logger.warning("could not announce a client change", extra={"error": error})
 
 
 def _ordered_scopes(scopes: Sequence[str]) -> tuple[str, ...]:

@@ -1,0 +1,146 @@
+"""Client changes told to every instance, so each drops its cached state at once.
+
+PostgreSQL's LISTEN/NOTIFY when the store is PostgreSQL, else Redis pub/sub
+when REDIS_URL is set, else nothing (one process: its own cache is updated in
+place). A listener that loses its connection forgets the whole cache when it
+is back, since it may have missed changes; the cache's bounded lifetime covers
+the gap meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import asyncpg
+import redis.asyncio as redis
+
+logger = logging.getLogger("relay.notify")
+CHANNEL = "relay_client_changes"
+RECONNECT_SECONDS = 1.0
+
+# Called with a client id, or with None for "forget every client".
+OnChange = Callable[[str | None], None]
+
+
+class ChangeFeed(Protocol):
+    async def publish(self, client_id: str) -> None: ...
+    async def start(self, on_change: OnChange) -> None: ...
+    async def stop(self) -> None: ...
+
+
+class NoFeed:
+    async def publish(self, client_id: str) -> None:
+        return None
+
+    async def start(self, on_change: OnChange) -> None:
+        return None
+
+    async def stop(self) -> None:
+        return None
+
+
+class _ListeningFeed:
+    """The reconnect loop both real feeds share; subclasses supply `_listen`."""
+
+    def __init__(self) -> None:
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    async def start(self, on_change: OnChange) -> None:
+        self._task = asyncio.create_task(self._run(on_change))
+        # Wait briefly for the first subscription, so changes right after start are seen.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ready.wait(), timeout=2.0)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, on_change: OnChange) -> None:
+        connected_before = False
+        while True:
+            try:
+                await self._listen(on_change, forget_all=connected_before)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any failure: reconnect after a pause
+                logger.warning("change feed lost", extra={"error": type(exc).__name__})
+            connected_before = True
+            await asyncio.sleep(RECONNECT_SECONDS)
+
+    async def _listen(self, on_change: OnChange, *, forget_all: bool) -> None:
+        raise NotImplementedError
+
+
+class PostgresFeed(_ListeningFeed):
+    def __init__(self, database_url: str) -> None:
+        super().__init__()
+        self.database_url = database_url
+
+    async def publish(self, client_id: str) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            await conn.execute("SELECT pg_notify($1, $2)", CHANNEL, client_id)
+        finally:
+            await conn.close()
+
+    async def _listen(self, on_change: OnChange, *, forget_all: bool) -> None:
+        conn = await asyncpg.connect(self.database_url)
+        closed = asyncio.Event()
+        try:
+            conn.add_termination_listener(lambda _conn: closed.set())
+            await conn.add_listener(CHANNEL, lambda *args: on_change(str(args[-1])))
+            if forget_all:
+                on_change(None)
+            self._ready.set()
+            while not closed.is_set():
+                # A quiet connection can die without telling us: check it now and then.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(closed.wait(), timeout=5.0)
+                if not closed.is_set():
+                    await conn.fetchval("SELECT 1")
+        finally:
+            if not conn.is_closed():
+                await conn.close()
+
+
+class RedisFeed(_ListeningFeed):
+    def __init__(self, redis_url: str) -> None:
+        super().__init__()
+        self.client: Any = redis.from_url(redis_url, socket_connect_timeout=1.0)
+
+    async def publish(self, client_id: str) -> None:
+        await self.client.publish(CHANNEL, client_id)
+
+    async def _listen(self, on_change: OnChange, *, forget_all: bool) -> None:
+        pubsub = self.client.pubsub()
+        try:
+            await pubsub.subscribe(CHANNEL)
+            if forget_all:
+                on_change(None)
+            self._ready.set()
+            while True:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=5.0)
+                if message is not None:
+                    data = message["data"]
+                    on_change(data.decode() if isinstance(data, bytes) else str(data))
+        finally:
+            await pubsub.aclose()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.client.aclose()
+
+
+def make_feed(database_url: str, redis_url: str | None) -> ChangeFeed:
+    if database_url.startswith(("postgresql://", "postgres://")):
+        return PostgresFeed(database_url)
+    if redis_url:
+        return RedisFeed(redis_url)
+    return NoFeed()
