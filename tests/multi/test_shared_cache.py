@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from relay.config import Settings
@@ -15,11 +16,11 @@ from tests.conftest import running
 REVOCATION_DEADLINE = 1.0
 
 
-async def _refused_within(check: Callable[[], object], deadline: float) -> float:
+async def _refused_within(check: Callable[[], Awaitable[httpx.Response]], deadline: float) -> float:
     """Seconds until `check()` answers 401, polling; fails past the deadline."""
     started = time.monotonic()
     while time.monotonic() - started < deadline:
-        response = await check()  # type: ignore[misc]
+        response = await check()
         if response.status_code == 401:
             return time.monotonic() - started
         await asyncio.sleep(0.02)
@@ -30,7 +31,9 @@ async def _refused_within(check: Callable[[], object], deadline: float) -> float
 async def test_change_on_one_instance_is_enforced_by_the_other(
     make_settings: Callable[..., Settings], database_url: str, change: str
 ) -> None:
-    overrides = {"client_cache_ttl": 300.0}  # far beyond the deadline: only the feed can help
+    overrides: dict[str, object] = {
+        "client_cache_ttl": 300.0
+    }  # far beyond the deadline: only the feed can help
     if database_url.startswith("sqlite"):
         services.require_redis()
         overrides["redis_url"] = services.REDIS_URL
