@@ -1,0 +1,91 @@
+"""Real Relay processes for multi-instance tests, started and always stopped."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import httpx
+import orjson
+
+START_TIMEOUT = 20.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def relay_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RELAY_", "JWT_"))}
+    env.update({"BCRYPT_ROUNDS": "4", "LOG_LEVEL": "warning", **extra})
+    return env
+
+
+def relay_cli(env: Mapping[str, str], *args: str) -> dict[str, object]:
+    """Run `relay <args> --json` and parse what it prints."""
+    done = subprocess.run(
+        [sys.executable, "-m", "relay.cli", *args, "--json"],
+        env=dict(env),
+        capture_output=True,
+        timeout=30,
+        check=True,
+    )
+    parsed: dict[str, object] = orjson.loads(done.stdout)
+    return parsed
+
+
+@dataclass
+class Instance:
+    process: subprocess.Popen[bytes]
+    url: str
+
+
+def _wait_healthy(instance: Instance, deadline: float) -> None:
+    while time.monotonic() < deadline:
+        if instance.process.poll() is not None:
+            raise RuntimeError(f"relay exited with {instance.process.returncode}")
+        try:
+            if httpx.get(f"{instance.url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise TimeoutError("relay did not become healthy in time")
+
+
+@contextmanager
+def relay_instances(env: Mapping[str, str], count: int) -> Iterator[list[Instance]]:
+    """Start `count` Relay processes at once on one configuration (so they race to migrate)."""
+    instances: list[Instance] = []
+    try:
+        for _ in range(count):
+            port = free_port()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "relay.cli", "serve", "--port", str(port)],
+                env=dict(env),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            instances.append(Instance(process, f"http://127.0.0.1:{port}"))
+        deadline = time.monotonic() + START_TIMEOUT
+        for instance in instances:
+            _wait_healthy(instance, deadline)
+        yield instances
+    finally:
+        for instance in instances:
+            instance.process.terminate()
+        for instance in instances:
+            try:
+                instance.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                instance.process.kill()
+                instance.process.wait(timeout=10)
