@@ -53,6 +53,10 @@ class CircuitBreaker:
             raise BackendUnavailable("circuit open", retry_after=max(1.0, remaining))
         self._probing = True
 
+    def release(self) -> None:
+        """A call ended with no verdict (cancelled): free the probe slot, count nothing."""
+        self._probing = False
+
     def record(self, *, failed: bool) -> None:
         self._probing = False
         if not failed:
@@ -88,6 +92,11 @@ class GuardedBackend:
             completion = await self.inner.complete(request)
         except BackendError as exc:
             self._finish("complete", started, exc)
+            raise
+        except BaseException:
+            # Cancelled (or a bug) before any answer: no verdict on the backend, but a
+            # half-open breaker would refuse every call forever if its probe slot stayed taken.
+            self.breaker.release()
             raise
         self._finish("complete", started, None)
         return completion
