@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from starlette.responses import JSONResponse as StarletteJSONResponse
+
+from relay.jsonutil import dumps
 
 
 class JSONResponse(StarletteJSONResponse):
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
+        return dumps(content)

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from relay.auth.deps import require_scope
+from relay.routes.openapi import PROTECTED, errors
 from relay.routes.schemas import ClientCreate, ClientPatch
 from relay.state import relay_of
 from relay.views import client_view
@@ -15,9 +16,10 @@ router = APIRouter(
     prefix="/admin/clients",
     tags=["admin"],
     dependencies=[Depends(require_scope("admin"))],
-    responses={401: {"description": "Invalid token"}, 403: {"description": "Missing scope"}},
+    responses=errors(*PROTECTED),
 )
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "Unknown client"}}
+NOT_FOUND = errors(404)
+WITH_BODY = errors(413, 415)
 
 
 @router.get("")
@@ -34,7 +36,7 @@ async def list_clients(
     return {"clients": [client_view(c) for c in clients], "next_cursor": next_cursor}
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, responses=WITH_BODY)
 async def create_client(body: ClientCreate, request: Request) -> dict[str, Any]:
     created = await relay_of(request).clients.create(
         body.name,
@@ -51,7 +53,7 @@ async def get_client(client_id: str, request: Request) -> dict[str, Any]:
     return {"client": client_view(await relay_of(request).clients.get(client_id))}
 
 
-@router.patch("/{client_id}", responses=NOT_FOUND)
+@router.patch("/{client_id}", responses={**NOT_FOUND, **WITH_BODY})
 async def update_client(client_id: str, body: ClientPatch, request: Request) -> dict[str, Any]:
     client = await relay_of(request).clients.update(client_id, body.changes())
     return {"client": client_view(client)}

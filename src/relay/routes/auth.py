@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from relay.limits.deps import check_auth_failures, count_auth_failure
+from relay.routes.openapi import errors
 from relay.routes.schemas import TokenRequest
 from relay.services.clients import InvalidApiKey
 from relay.state import relay_of
@@ -16,11 +17,7 @@ router = APIRouter(tags=["auth"])
 
 @router.post(
     "/auth/token",
-    responses={
-        401: {"description": "Invalid API key"},
-        422: {"description": "Invalid body"},
-        429: {"description": "Too many failed attempts from this address"},
-    },
+    responses=errors(401, 413, 415, 422, 429),
 )
 async def issue_token(body: TokenRequest, request: Request) -> dict[str, Any]:
     relay = relay_of(request)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 
 from relay.auth.deps import Principal, require_scope
 from relay.responses import JSONResponse
+from relay.routes.openapi import PROTECTED, errors
 from relay.routes.schemas import Strict
 from relay.routes.sse import sse_response
 from relay.services.chat import ChatInput
@@ -17,19 +18,9 @@ from relay.state import relay_of
 
 router = APIRouter(tags=["chat"])
 
-CHAT_ERRORS: dict[int | str, dict[str, Any]] = {
+CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "The reply, or its SSE stream"},
-    401: {"description": "Invalid token"},
-    403: {"description": "Missing scope `chat`"},
-    404: {"description": "Unknown conversation"},
-    409: {"description": "Idempotency-Key reused with another body"},
-    413: {"description": "Body too large"},
-    415: {"description": "Body is not JSON"},
-    422: {"description": "Invalid body"},
-    429: {"description": "Rate limited"},
-    502: {"description": "Backend error"},
-    503: {"description": "Backend busy or unavailable"},
-    504: {"description": "Backend timeout"},
+    **errors(*PROTECTED, 404, 409, 413, 415, 502, 503, 504),
 }
 
 
@@ -41,7 +32,7 @@ class ChatBody(Strict):
     system: str | None = Field(None, max_length=100_000)
 
 
-@router.post("/v1/chat", responses=CHAT_ERRORS)
+@router.post("/v1/chat", responses=CHAT_RESPONSES)
 async def chat(
     body: ChatBody,
     request: Request,

@@ -7,18 +7,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 
 from relay.auth.deps import Principal, require_scope
+from relay.routes.openapi import PROTECTED, errors
 from relay.state import relay_of
 
 router = APIRouter(
     prefix="/v1/history",
     tags=["history"],
-    responses={
-        401: {"description": "Invalid token"},
-        403: {"description": "Missing scope `history`"},
-        404: {"description": "Unknown conversation"},
-        422: {"description": "Invalid query"},
-        429: {"description": "Rate limited"},
-    },
+    responses=errors(*PROTECTED, 404),
 )
 HistoryClient = Annotated[Principal, Depends(require_scope("history"))]
 ConversationId = Annotated[str | None, Query(max_length=64)]

@@ -6,12 +6,28 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from relay.config import check_rate_limit
+from relay.config import RATE_LIMIT_PATTERN, check_rate_limit
+from relay.jsonutil import dumps
 
 Scope = Literal["chat", "history", "tools", "admin"]
-RateLimit = Annotated[str, Field(max_length=64), AfterValidator(check_rate_limit)]
+RateLimit = Annotated[
+    str,
+    Field(max_length=64, pattern=RATE_LIMIT_PATTERN.pattern, examples=["100/minute"]),
+    AfterValidator(check_rate_limit),
+]
 TokenTtl = Annotated[int, Field(ge=1, le=604_800)]
 Name = Annotated[str, Field(min_length=1, max_length=200)]
+METADATA_MAX_BYTES = 16_384
+
+
+def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
+    """Metadata is stored with the client and sent on every read: keep it small."""
+    if len(dumps(value)) > METADATA_MAX_BYTES:
+        raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes as JSON")
+    return value
+
+
+Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
 
 
 class Strict(BaseModel):
@@ -35,7 +51,7 @@ class ClientCreate(Strict):
     scopes: list[Scope] | None = None
     rate_limits: RateLimits | None = None
     token_ttl: TokenTtl | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
 
 
 class ClientPatch(Strict):
@@ -43,7 +59,7 @@ class ClientPatch(Strict):
     scopes: list[Scope] | None = None
     rate_limits: RateLimits | None = None
     token_ttl: TokenTtl | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: Metadata | None = None
     active: bool | None = None
 
     def changes(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from relay.auth.deps import Principal, require_scope
+from relay.routes.openapi import PROTECTED, errors
 from relay.state import relay_of
 
 router = APIRouter(tags=["tools"])
@@ -14,12 +15,7 @@ router = APIRouter(tags=["tools"])
 
 @router.get(
     "/v1/tools",
-    responses={
-        401: {"description": "Invalid token"},
-        403: {"description": "Missing scope `tools`"},
-        429: {"description": "Rate limited"},
-        502: {"description": "Backend error"},
-    },
+    responses=errors(*PROTECTED, 502, 503, 504),
 )
 async def tools(
     request: Request, principal: Annotated[Principal, Depends(require_scope("tools"))]

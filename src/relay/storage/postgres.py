@@ -9,6 +9,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
 from relay.storage.records import MessageRecord
 from relay.storage.search import tsquery
@@ -28,7 +29,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
     for json_type in ("json", "jsonb"):
         await conn.set_type_codec(
             json_type,
-            encoder=lambda v: orjson.dumps(v).decode(),
+            encoder=lambda v: dumps(v).decode(),
             decoder=orjson.loads,
             schema="pg_catalog",
         )

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import aiosqlite
-import orjson
 
+from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
 from relay.storage.records import MessageRecord
 from relay.storage.search import fts5_query
@@ -100,7 +100,7 @@ class SQLiteStore(SqlStore):
         if isinstance(value, datetime):
             return value.isoformat()
         if isinstance(value, dict | list):
-            return orjson.dumps(value).decode()
+            return dumps(value).decode()
         if isinstance(value, bool):
             return int(value)
         return value
