@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from relay.backends.base import BackendBusy, BackendError, BackendTimeout, BackendUnavailable
 from relay.responses import JSONResponse
+from relay.storage.base import StoreUnavailable
 
 logger = logging.getLogger("relay.errors")
 
@@ -160,6 +161,17 @@ async def _backend_error(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, status, code, message, headers=headers)
 
 
+async def _store_unavailable(request: Request, exc: Exception) -> Response:
+    logger.warning("database unavailable", extra={"request_id": request_id_of(request.scope)})
+    return error_response(
+        request.scope,
+        503,
+        "database_unavailable",
+        "The database is unavailable; try again shortly.",
+        headers={"Retry-After": "5"},
+    )
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     details = validation_details(list(exc.errors()))
@@ -194,6 +206,7 @@ async def _unexpected_error(request: Request, exc: Exception) -> Response:
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RelayError, _relay_error)
     app.add_exception_handler(BackendError, _backend_error)
+    app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

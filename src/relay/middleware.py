@@ -55,6 +55,7 @@ class RequestMiddleware:
             elif not _json_or_empty(scope):
                 await self._refuse(scope, receive, send_with_id, 415, "unsupported_media_type")
             else:
+                _default_to_json(scope)
                 await self.app(scope, self._capped(receive), send_with_id)
         finally:
             seconds = time.perf_counter() - started
@@ -118,6 +119,15 @@ def _route_template(scope: Scope) -> str:
     """The matched route's template: raw paths would leak ids and explode label counts."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
+
+
+def _default_to_json(scope: Scope) -> None:
+    """Name the JSON type when a body came without one, so FastAPI parses it as JSON."""
+    if scope["method"] not in ("POST", "PUT", "PATCH"):
+        return
+    if any(name == b"content-type" for name, _ in scope["headers"]):
+        return
+    scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
 
 
 def _log_request(scope: Scope, route: str, status: int, seconds: float) -> None:

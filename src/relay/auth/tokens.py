@@ -69,6 +69,9 @@ class TokenCodec:
             sub, scope, gen = claims["sub"], claims["scope"], claims["gen"]
             if not (isinstance(sub, str) and isinstance(scope, str) and type(gen) is int):
                 raise InvalidToken()
+            # PyJWT reads "exp": "123" as a number; Relay only ever issues integers.
+            if not (type(claims["exp"]) is int and type(claims["iat"]) is int):
+                raise InvalidToken()
         except jwt.PyJWTError as exc:
             raise InvalidToken() from exc
         return TokenClaims(sub, frozenset(scope.split()), gen, str(claims["jti"]), claims["exp"])

@@ -17,7 +17,7 @@ router = APIRouter(tags=["auth"])
 
 @router.post(
     "/auth/token",
-    responses=errors(401, 413, 415, 422, 429),
+    responses=errors(401, 413, 415, 422, 429, 503),
 )
 async def issue_token(body: TokenRequest, request: Request) -> dict[str, Any]:
     relay = relay_of(request)

@@ -36,7 +36,7 @@ DESCRIPTIONS = {
     503: "The backend is busy or unavailable, or the database is down",
     504: "The backend did not answer in time",
 }
-PROTECTED = (401, 403, 422, 429)
+PROTECTED = (401, 403, 422, 429, 503)
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:

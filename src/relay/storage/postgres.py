@@ -15,6 +15,15 @@ from relay.storage.records import MessageRecord
 from relay.storage.search import tsquery
 from relay.storage.sql import MESSAGE_COLUMNS, Row, SqlStore, load_migrations, message_from_row
 
+# What a database that is down, restarting or unreachable looks like to asyncpg.
+CONNECTION_ERRORS = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.CannotConnectNowError,
+)
 PLACEHOLDER = re.compile(r"\?")
 # Any constant works; it only has to be the same for every Relay instance.
 MIGRATION_LOCK_ID = 0x52454C4159
@@ -51,9 +60,9 @@ class PostgresStore(SqlStore):
                 min_size=1,
                 max_size=self.pool_size,
                 init=_init_connection,
-                command_timeout=30,
+                command_timeout=10,
             )
-        except (OSError, asyncpg.PostgresError) as exc:
+        except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
             raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
@@ -93,15 +102,15 @@ class PostgresStore(SqlStore):
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         try:
             rows: Sequence[Row] = await self.pool.fetch(self._sql(sql), *args)
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as exc:
-            raise StoreUnavailable("PostgreSQL connection lost") from exc
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable("PostgreSQL is unreachable") from exc
         return rows
 
     async def _execute(self, sql: str, *args: Any) -> int:
         try:
             status = await self.pool.execute(self._sql(sql), *args)
-        except (OSError, asyncpg.exceptions.ConnectionDoesNotExistError) as exc:
-            raise StoreUnavailable("PostgreSQL connection lost") from exc
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable("PostgreSQL is unreachable") from exc
         # asyncpg answers a status tag such as "UPDATE 3" or "INSERT 0 1".
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0

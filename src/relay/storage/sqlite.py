@@ -88,13 +88,19 @@ class SQLiteStore(SqlStore):
         return applied
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        async with self.conn.execute(sql, args) as cursor:
-            rows: Sequence[Row] = list(await cursor.fetchall())  # type: ignore[arg-type]
-            return rows
+        try:
+            async with self.conn.execute(sql, args) as cursor:
+                rows: Sequence[Row] = list(await cursor.fetchall())  # type: ignore[arg-type]
+                return rows
+        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def _execute(self, sql: str, *args: Any) -> int:
-        async with self.conn.execute(sql, args) as cursor:
-            return cursor.rowcount
+        try:
+            async with self.conn.execute(sql, args) as cursor:
+                return cursor.rowcount
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):

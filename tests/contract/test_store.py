@@ -1,0 +1,254 @@
+"""One contract for every Store: the same tests over SQLiteStore and PostgresStore."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from relay.storage import PostgresStore, SQLiteStore, Store, make_store
+from relay.storage.records import ClientRecord, new_id, utc_now
+from relay.storage.sql import load_migrations
+from tests import services
+
+
+def client_record(name: str = "app", **fields: object) -> ClientRecord:
+    now = utc_now()
+    values: dict[str, object] = {
+        "id": new_id("cl"),
+        "name": name,
+        "scopes": ("chat", "history"),
+        "active": True,
+        "rate_limits": {"chat": "5/minute"},
+        "token_ttl": None,
+        "metadata": {"team": "mobile", "nested": {"n": [1, 2]}},
+        "key_prefix": f"rly_{new_id('p')[-10:]}",
+        "key_hash": "$2b$04$" + "h" * 53,
+        "key_generation": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    values.update(fields)
+    return ClientRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = make_store(database_url, pool_size=4)
+    await opened.open()
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
+
+
+async def open_store(database_url: str) -> Store:
+    opened = make_store(database_url, pool_size=4)
+    await opened.open()
+    return opened
+
+
+def test_make_store_picks_the_dialect(tmp_path: Path) -> None:
+    sqlite = make_store(f"sqlite:///{tmp_path / 'x.db'}")
+    assert isinstance(sqlite, SQLiteStore)
+    assert sqlite.dialect == "sqlite"
+    for url in ("postgresql://u@h/db", "postgres://u@h/db"):
+        postgres = make_store(url)
+        assert isinstance(postgres, PostgresStore)
+        assert postgres.dialect == "postgres"
+
+
+async def test_clients_create_get_and_prefix_lookup(store: Store) -> None:
+    record = client_record(token_ttl=300)
+    await store.create_client(record)
+    assert await store.get_client(record.id) == record
+    assert await store.get_client_by_prefix(record.key_prefix) == record
+    assert await store.get_client("cl_unknown") is None
+    assert await store.get_client_by_prefix("rly_ffffffffff") is None
+    assert await store.get_client_by_prefix(record.key_prefix + "0") is None
+    # Prefixes are unique: a second client cannot take one already in use.
+    with pytest.raises(Exception):  # noqa: B017 - the driver's own integrity error
+        await store.create_client(client_record(key_prefix=record.key_prefix))
+    assert await store.get_client_by_prefix(record.key_prefix) == record
+
+    empty = client_record(scopes=(), rate_limits={}, metadata={}, active=False)
+    await store.create_client(empty)
+    assert await store.get_client(empty.id) == empty
+
+
+async def test_update_with_and_without_generation_bump(store: Store) -> None:
+    record = client_record()
+    await store.create_client(record)
+
+    renamed = await store.update_client(record.id, {"name": "renamed"}, bump_generation=False)
+    assert renamed is not None
+    assert renamed.name == "renamed"
+    assert renamed.key_generation == 1
+    assert renamed.updated_at >= record.updated_at
+    assert dataclasses.replace(renamed, updated_at=record.updated_at) == dataclasses.replace(
+        record, name="renamed"
+    )
+
+    changes = {
+        "scopes": ("admin",),
+        "active": False,
+        "rate_limits": {},
+        "token_ttl": 60,
+        "metadata": {"k": "v"},
+        "key_prefix": "rly_aaaaaaaaaa",
+        "key_hash": "$2b$04$" + "z" * 53,
+    }
+    bumped = await store.update_client(record.id, changes, bump_generation=True)
+    assert bumped is not None
+    assert bumped.key_generation == 2
+    assert bumped.scopes == ("admin",)
+    assert bumped.active is False
+    assert (bumped.rate_limits, bumped.token_ttl, bumped.metadata) == ({}, 60, {"k": "v"})
+    assert (bumped.key_prefix, bumped.key_hash) == ("rly_aaaaaaaaaa", changes["key_hash"])
+    assert await store.get_client(record.id) == bumped
+    assert await store.get_client_by_prefix(record.key_prefix) is None
+    assert await store.get_client_by_prefix("rly_aaaaaaaaaa") == bumped
+
+    # No change but the bump still counts, and the bump adds up.
+    again = await store.update_client(record.id, {}, bump_generation=True)
+    assert again is not None
+    assert again.key_generation == 3
+    cleared = await store.update_client(
+        record.id, {"token_ttl": None, "active": True}, bump_generation=False
+    )
+    assert cleared is not None
+    assert (cleared.token_ttl, cleared.active, cleared.key_generation) == (None, True, 3)
+
+    assert await store.update_client("cl_unknown", {"name": "x"}, bump_generation=True) is None
+    with pytest.raises(ValueError, match="key_generation"):
+        await store.update_client(record.id, {"key_generation": 9}, bump_generation=False)
+    with pytest.raises(ValueError, match="id"):
+        await store.update_client(record.id, {"id": "cl_other"}, bump_generation=False)
+    assert (await store.get_client(record.id)) == cleared
+
+
+async def test_list_filter_and_pagination(store: Store) -> None:
+    records = [client_record(f"c{i}", active=i % 2 == 0) for i in range(6)]
+    for record in records:
+        await store.create_client(record)
+        await asyncio.sleep(0.001)  # ids are time-ordered to the microsecond
+    newest_first = [r.id for r in reversed(records)]
+    assert newest_first == sorted(newest_first, reverse=True)
+
+    async def ids(active: bool | None, limit: int, before: str | None) -> list[str]:
+        return [c.id for c in await store.list_clients(active=active, limit=limit, before=before)]
+
+    assert await ids(None, 100, None) == newest_first
+    assert await ids(None, 2, None) == newest_first[:2]
+    assert await ids(None, 2, newest_first[1]) == newest_first[2:4]
+    assert await ids(None, 100, newest_first[-1]) == []
+    assert await ids(None, 100, "cl_~") == newest_first  # a cursor after every id
+
+    active = [r.id for r in reversed(records) if r.active]
+    inactive = [r.id for r in reversed(records) if not r.active]
+    assert await ids(True, 100, None) == active
+    assert await ids(False, 100, None) == inactive
+    assert await ids(True, 1, active[0]) == active[1:2]
+    assert await ids(False, 100, inactive[0]) == inactive[1:]
+
+    # Walking the pages by `before` visits each client once, in order.
+    seen: list[str] = []
+    cursor: str | None = None
+    while page := await ids(None, 4, cursor):
+        seen += page
+        cursor = page[-1]
+    assert seen == newest_first
+
+
+async def test_delete(store: Store) -> None:
+    record = client_record()
+    kept = client_record()
+    await store.create_client(record)
+    await store.create_client(kept)
+    assert await store.delete_client(record.id) is True
+    assert await store.get_client(record.id) is None
+    assert await store.get_client_by_prefix(record.key_prefix) is None
+    assert await store.delete_client(record.id) is False
+    assert await store.delete_client("cl_unknown") is False
+    assert await store.update_client(record.id, {"name": "x"}, bump_generation=False) is None
+    assert await store.get_client(kept.id) == kept
+
+
+async def test_touch_sets_last_used_at_only(store: Store) -> None:
+    record = client_record()
+    await store.create_client(record)
+    assert (await store.get_client(record.id)).last_used_at is None  # type: ignore[union-attr]
+    when = utc_now() + timedelta(seconds=5)
+    await store.touch_client(record.id, when)
+    touched = await store.get_client(record.id)
+    assert touched is not None
+    assert touched.last_used_at == when
+    assert dataclasses.replace(touched, last_used_at=None) == record
+    later = when + timedelta(minutes=1)
+    await store.touch_client(record.id, later)
+    assert (await store.get_client(record.id)).last_used_at == later  # type: ignore[union-attr]
+    await store.touch_client("cl_unknown", later)  # no such client: nothing happens
+    assert await store.get_client("cl_unknown") is None
+
+
+async def test_settings_get_or_create(store: Store, database_url: str) -> None:
+    assert await store.get_or_create_setting("color", "blue") == "blue"
+    assert await store.get_or_create_setting("color", "red") == "blue"
+    assert await store.get_or_create_setting("shape", "round") == "round"
+
+    # Two instances racing for a new setting agree on one value.
+    others = [await open_store(database_url) for _ in range(2)]
+    try:
+        for attempt in range(5):
+            name = f"race-{attempt}"
+            values = await asyncio.gather(
+                others[0].get_or_create_setting(name, "first"),
+                others[1].get_or_create_setting(name, "second"),
+                store.get_or_create_setting(name, "third"),
+            )
+            assert len(set(values)) == 1, values
+            assert values[0] in ("first", "second", "third")
+            assert await store.get_or_create_setting(name, "later") == values[0]
+    finally:
+        for other in others:
+            await other.close()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database with no schema at all (the shared fixtures start from a migrated one)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'blank.db'}"
+        return
+    services.require_postgres()
+    name = services.unique_name("relay_blank")
+    url = await services.create_database(name)
+    try:
+        yield url
+    finally:
+        await services.drop_database(name)
+
+
+async def test_concurrent_migrations_on_a_fresh_database(blank_database_url: str) -> None:
+    versions = [version for version, _ in load_migrations(make_store(blank_database_url).dialect)]
+    assert versions
+    stores = [await open_store(blank_database_url) for _ in range(3)]
+    try:
+        applied = await asyncio.gather(*(s.migrate() for s in stores))
+        # Each version was applied by exactly one of them.
+        assert sorted(v for batch in applied for v in batch) == sorted(versions)
+        # Once done, migrating again (each store, twice) changes nothing.
+        for s in stores * 2:
+            assert await s.migrate() == []
+        record = client_record()
+        await stores[0].create_client(record)
+        assert await stores[1].get_client(record.id) == record
+        assert await stores[2].get_or_create_setting("jwt_secret", "x") == "x"
+    finally:
+        for s in stores:
+            await s.close()
