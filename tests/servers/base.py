@@ -130,7 +130,8 @@ class FakeServer(ABC):
     def calls(self, path: str) -> list[Recorded]:
         return [r for r in self.requests if r.path == path]
 
-    async def start(self) -> str:
+    async def start(self, port: int = 0) -> str:
+        """Serve on `port` (0: a free one); a restart may reuse the port it had."""
         app = web.Application(middlewares=[self._middleware])
         self.add_routes(app)
         # Cancel a handler when its client gives up, so stopping never waits on a delay.
@@ -138,7 +139,7 @@ class FakeServer(ABC):
             app, handler_cancellation=True, shutdown_timeout=0.1, access_log=None
         )
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", port)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -23,6 +24,7 @@ CONNECTION_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InternalClientError,
 )
 PLACEHOLDER = re.compile(r"\?")
 # Any constant works; it only has to be the same for every Relay instance.
@@ -100,20 +102,31 @@ class PostgresStore(SqlStore):
         return applied
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
-        try:
-            rows: Sequence[Row] = await self.pool.fetch(self._sql(sql), *args)
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailable("PostgreSQL is unreachable") from exc
-        return rows
+        async with self._connection() as conn:
+            rows: Sequence[Row] = await conn.fetch(self._sql(sql), *args)
+            return rows
 
     async def _execute(self, sql: str, *args: Any) -> int:
-        try:
-            status = await self.pool.execute(self._sql(sql), *args)
-        except CONNECTION_ERRORS as exc:
-            raise StoreUnavailable("PostgreSQL is unreachable") from exc
+        async with self._connection() as conn:
+            status: str = await conn.execute(self._sql(sql), *args)
         # asyncpg answers a status tag such as "UPDATE 3" or "INSERT 0 1".
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; one that broke is thrown away, never handed out again."""
+        try:
+            async with self.pool.acquire() as conn:
+                try:
+                    yield conn
+                except CONNECTION_ERRORS:
+                    # After a server restart a connection can be left mid-operation:
+                    # terminate it so the pool opens a fresh one.
+                    conn.terminate()
+                    raise
+        except CONNECTION_ERRORS as exc:
+            raise StoreUnavailable("PostgreSQL is unreachable") from exc
 
     def _param(self, value: Any) -> Any:
         return value
