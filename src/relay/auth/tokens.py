@@ -14,6 +14,9 @@ from relay.storage.records import ClientRecord
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ["sub", "iat", "exp", "jti", "scope", "iss", "aud", "gen"]
 LEEWAY_SECONDS = 1
+# Verified tokens remembered per process; revocation is still checked on every
+# request against the client's state, so caching the signature check is safe.
+VERIFIED_CACHE_SIZE = 50_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,7 @@ class TokenCodec:
         self.issuer = issuer
         self.audience = audience
         self.default_ttl = default_ttl
+        self._verified: dict[str, TokenClaims] = {}
 
     def issue(self, client: ClientRecord) -> IssuedToken:
         ttl = client.token_ttl or self.default_ttl
@@ -56,6 +60,24 @@ class TokenCodec:
         return IssuedToken(token, ttl, client.scopes)
 
     def verify(self, token: str) -> TokenClaims:
+        """The token's claims; a token seen before skips the HMAC until it expires."""
+        claims = self._verified.get(token)
+        if claims is not None and claims.expires_at + LEEWAY_SECONDS > time.time():
+            return claims
+        claims = self._decode(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._forget_expired()
+        self._verified[token] = claims
+        return claims
+
+    def _forget_expired(self) -> None:
+        now = time.time()
+        for token in [t for t, c in self._verified.items() if c.expires_at < now]:
+            del self._verified[token]
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.clear()  # all alive: start over rather than grow without bound
+
+    def _decode(self, token: str) -> TokenClaims:
         try:
             claims = jwt.decode(
                 token,
