@@ -170,12 +170,24 @@ class ChatService:
             raise ValidationFailed("message", f"The message is longer than {limit} characters.")
         if chat.model is not None and self.allowed_models and chat.model not in self.allowed_models:
             raise ValidationFailed("model", "This model is not allowed.")
+        # PostgreSQL text cannot hold NUL: refuse it on every store alike, never a 500.
+        for name, text in (
+            ("message", chat.message),
+            ("model", chat.model),
+            ("system", chat.system),
+        ):
+            if text is not None and "\x00" in text:
+                raise ValidationFailed(name, "The text contains a NUL character.")
         history: list[MessageRecord] = []
         if chat.conversation_id is None:
             conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
             await self.store.create_conversation(conversation)
         else:
-            found = await self.store.get_conversation(client_id, chat.conversation_id)
+            found = (
+                None  # no stored id holds NUL (and PostgreSQL refuses it as a parameter)
+                if "\x00" in chat.conversation_id
+                else await self.store.get_conversation(client_id, chat.conversation_id)
+            )
             if found is None:
                 raise NotFound("conversation")
             conversation = found
@@ -229,13 +241,15 @@ class ChatService:
     ) -> AsyncIterator[SseEvent]:
         conversation_id = turn.user_message.conversation_id
         model = turn.request.model or self.backend.default_model
-        yield (
-            "message_start",
-            {"id": turn.reply_id, "conversation_id": conversation_id, "model": model},
-        )
         parts: list[str] = []
         finished = False
+        # The start is inside the try: a client leaving right after it still
+        # gets the user message marked and the backend stream closed.
         try:
+            yield (
+                "message_start",
+                {"id": turn.reply_id, "conversation_id": conversation_id, "model": model},
+            )
             event: StreamEvent | None = first
             while event is not None:
                 if isinstance(event, StreamEnd):

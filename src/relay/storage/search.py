@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-TOKEN = re.compile(r'"([^"]*)"?|(\S+)')
+TOKEN = re.compile(r'(-)?"([^"]*)"?|(\S+)')
 WORD = re.compile(r"[^\W_]+")
 
 
@@ -29,11 +29,12 @@ def parse(text: str) -> Query:
     groups: Query = []
     pending_or = False
     for match in TOKEN.finditer(text):
-        phrase, bare = match.group(1), match.group(2)
+        minus, phrase, bare = match.group(1), match.group(2), match.group(3)
         if bare == "OR":
             pending_or = bool(groups)
             continue
-        negated = bare is not None and bare.startswith("-")
+        # `-word` and `-"a phrase"` exclude.
+        negated = minus is not None if phrase is not None else bare.startswith("-")
         raw = phrase if phrase is not None else bare.lstrip("-")
         words = tuple(w.lower() for w in WORD.findall(raw))
         if not words:
