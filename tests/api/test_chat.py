@@ -156,9 +156,10 @@ async def test_invalid_bodies_are_422_naming_the_field(relay: Running) -> None:
         response = await relay.client.post("/v1/chat", json=body, headers=headers)
         assert response.status_code == 422, (body, response.text)
         assert fields_named(response) == {field}
+    # No id holds NUL: the body is refused before any lookup, for every field alike.
     nul_conversation = await chat(relay, headers, message="hi", conversation_id="conv_\x00")
-    assert nul_conversation.status_code == 404
-    assert error_of(nul_conversation)["code"] == "not_found"
+    assert nul_conversation.status_code == 422
+    assert fields_named(nul_conversation) == {"conversation_id"}
 
     malformed = await relay.client.post(
         "/v1/chat",

@@ -8,6 +8,7 @@ as an `incomplete` reply.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +25,7 @@ from relay.backends.base import (
 )
 from relay.errors import NotFound, ValidationFailed, backend_error_info
 from relay.services.idempotency import Idempotency, request_hash
-from relay.storage.base import Store
+from relay.storage.base import Store, StoreUnavailable
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, rfc3339, utc_now
 
 SseEvent = tuple[str, dict[str, Any]]
@@ -271,9 +272,13 @@ class ChatService:
         except BackendError as exc:
             _, code, message, _ = backend_error_info(exc)
             yield "error", {"error": {"code": code, "message": message}}
+        except StoreUnavailable:
+            message = "The database is unavailable; the reply could not be stored."
+            yield "error", {"error": {"code": "database_unavailable", "message": message}}
         finally:
             if not finished:
-                await _shielded(self._store_partial(turn, "".join(parts)))
+                with contextlib.suppress(StoreUnavailable):  # nothing more can be kept
+                    await _shielded(self._store_partial(turn, "".join(parts)))
             await events.aclose()  # type: ignore[attr-defined]
 
     async def _store_reply(self, turn: Turn, content: str, status: str) -> MessageRecord:
