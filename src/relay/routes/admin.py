@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from relay.auth.deps import require_scope
 from relay.routes.openapi import PROTECTED, errors
-from relay.routes.schemas import ClientCreate, ClientPatch
+from relay.routes.schemas import ID_PATTERN, ClientCreate, ClientPatch
 from relay.state import relay_of
 from relay.views import client_view
 
@@ -18,6 +18,7 @@ router = APIRouter(
     dependencies=[Depends(require_scope("admin"))],
     responses=errors(*PROTECTED),
 )
+ClientId = Annotated[str, Path(pattern=ID_PATTERN)]
 NOT_FOUND = errors(404)
 WITH_BODY = errors(413, 415)
 
@@ -27,7 +28,7 @@ async def list_clients(
     request: Request,
     active: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[str | None, Query(max_length=64)] = None,
+    before: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
 ) -> dict[str, Any]:
     # One row more than the page tells whether another page follows.
     clients = await relay_of(request).clients.list(active=active, limit=limit + 1, before=before)
@@ -49,23 +50,23 @@ async def create_client(body: ClientCreate, request: Request) -> dict[str, Any]:
 
 
 @router.get("/{client_id}", responses=NOT_FOUND)
-async def get_client(client_id: str, request: Request) -> dict[str, Any]:
+async def get_client(client_id: ClientId, request: Request) -> dict[str, Any]:
     return {"client": client_view(await relay_of(request).clients.get(client_id))}
 
 
 @router.patch("/{client_id}", responses={**NOT_FOUND, **WITH_BODY})
-async def update_client(client_id: str, body: ClientPatch, request: Request) -> dict[str, Any]:
+async def update_client(client_id: ClientId, body: ClientPatch, request: Request) -> dict[str, Any]:
     client = await relay_of(request).clients.update(client_id, body.changes())
     return {"client": client_view(client)}
 
 
 @router.delete("/{client_id}", status_code=204, responses=NOT_FOUND)
-async def delete_client(client_id: str, request: Request) -> Response:
+async def delete_client(client_id: ClientId, request: Request) -> Response:
     await relay_of(request).clients.delete(client_id)
     return Response(status_code=204)
 
 
 @router.post("/{client_id}/regenerate-key", responses=NOT_FOUND)
-async def regenerate_key(client_id: str, request: Request) -> dict[str, Any]:
+async def regenerate_key(client_id: ClientId, request: Request) -> dict[str, Any]:
     renewed = await relay_of(request).clients.regenerate_key(client_id)
     return {"client": client_view(renewed.client), "api_key": renewed.api_key}

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from relay.auth.deps import Principal, require_scope
 from relay.responses import JSONResponse
 from relay.routes.openapi import PROTECTED, errors
-from relay.routes.schemas import Strict
+from relay.routes.schemas import NO_NUL, Id, Strict
 from relay.routes.sse import sse_response
 from relay.services.chat import ChatInput
 from relay.state import relay_of
@@ -25,11 +25,11 @@ CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 class ChatBody(Strict):
-    message: str = Field(min_length=1)
-    conversation_id: str | None = Field(None, max_length=64)
+    message: str = Field(min_length=1, pattern=NO_NUL)
+    conversation_id: Id | None = None
     stream: bool = False
-    model: str | None = Field(None, min_length=1, max_length=200)
-    system: str | None = Field(None, max_length=100_000)
+    model: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+    system: str | None = Field(None, max_length=100_000, pattern=NO_NUL)
 
 
 @router.post("/v1/chat", responses=CHAT_RESPONSES)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from relay.auth.deps import Principal, require_scope
 from relay.routes.openapi import PROTECTED, errors
+from relay.routes.schemas import ID_PATTERN, NO_NUL
 from relay.state import relay_of
 
 router = APIRouter(
@@ -16,8 +17,8 @@ router = APIRouter(
     responses=errors(*PROTECTED, 404),
 )
 HistoryClient = Annotated[Principal, Depends(require_scope("history"))]
-ConversationId = Annotated[str | None, Query(max_length=64)]
-Cursor = Annotated[str | None, Query(max_length=64)]
+ConversationId = Annotated[str | None, Query(pattern=ID_PATTERN)]
+Cursor = Annotated[str | None, Query(pattern=ID_PATTERN)]
 
 
 @router.get("")
@@ -37,7 +38,7 @@ async def history(
 async def search(
     request: Request,
     principal: HistoryClient,
-    q: Annotated[str, Query(min_length=1, max_length=500)],
+    q: Annotated[str, Query(min_length=1, max_length=500, pattern=NO_NUL)],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     conversation_id: ConversationId = None,
     cursor: Cursor = None,

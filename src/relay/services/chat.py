@@ -171,24 +171,12 @@ class ChatService:
             raise ValidationFailed("message", f"The message is longer than {limit} characters.")
         if chat.model is not None and self.allowed_models and chat.model not in self.allowed_models:
             raise ValidationFailed("model", "This model is not allowed.")
-        # PostgreSQL text cannot hold NUL: refuse it on every store alike, never a 500.
-        for name, text in (
-            ("message", chat.message),
-            ("model", chat.model),
-            ("system", chat.system),
-        ):
-            if text is not None and "\x00" in text:
-                raise ValidationFailed(name, "The text contains a NUL character.")
         history: list[MessageRecord] = []
         if chat.conversation_id is None:
             conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
             await self.store.create_conversation(conversation)
         else:
-            found = (
-                None  # no stored id holds NUL (and PostgreSQL refuses it as a parameter)
-                if "\x00" in chat.conversation_id
-                else await self.store.get_conversation(client_id, chat.conversation_id)
-            )
+            found = await self.store.get_conversation(client_id, chat.conversation_id)
             if found is None:
                 raise NotFound("conversation")
             conversation = found

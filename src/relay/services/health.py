@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -10,12 +11,43 @@ from relay.backends.base import Backend
 from relay.storage.base import Store
 
 Check = dict[str, Any]
+# A dependency that has not answered by then is down: /health itself must answer promptly,
+# even when the database host stops responding instead of refusing connections.
+PROBE_TIMEOUT = 2.0
+_abandoned: set[asyncio.Future[object]] = set()
+
+
+async def _within(probe: Callable[[], Awaitable[object]], seconds: float) -> None:
+    """Await `probe`, or raise TimeoutError after `seconds` without waiting for it to stop.
+
+    A plain timeout is not enough: cancelling a query on a server that does not
+    answer waits for the server to acknowledge the cancellation (asyncpg's pool
+    does), so the probe is left to finish in the background instead.
+    """
+    task: asyncio.Future[object] = asyncio.ensure_future(probe())
+    try:
+        done, _ = await asyncio.wait({task}, timeout=seconds)
+    except asyncio.CancelledError:
+        task.cancel()
+        raise
+    if not done:
+        task.cancel()
+        _abandoned.add(task)  # a strong reference until it ends, so it is not collected
+        task.add_done_callback(_forget)
+        raise TimeoutError("the probe did not answer in time")
+    task.result()
+
+
+def _forget(task: asyncio.Future[object]) -> None:
+    _abandoned.discard(task)
+    if not task.cancelled():
+        task.exception()  # mark any late failure as seen
 
 
 async def _timed(probe: Callable[[], Awaitable[object]]) -> Check:
     started = time.perf_counter()
     try:
-        await probe()
+        await _within(probe, PROBE_TIMEOUT)
         status = "ok"
     except Exception:  # any failure of a probe means the same thing: down
         status = "down"

@@ -18,9 +18,6 @@ class HistoryService:
         # Another client's conversation answers exactly as an unknown one.
         if conversation_id is None:
             return
-        # No stored id holds NUL, and PostgreSQL refuses it as a parameter.
-        if "\x00" in conversation_id:
-            raise NotFound("conversation")
         if await self.store.get_conversation(client_id, conversation_id) is None:
             raise NotFound("conversation")
 

@@ -10,7 +10,8 @@ CREATE TABLE clients (
     active BOOLEAN NOT NULL DEFAULT TRUE,
     rate_limits JSONB NOT NULL DEFAULT '{}',
     token_ttl INTEGER,
-    metadata JSONB NOT NULL DEFAULT '{}',
+    -- JSON, not JSONB: operators' metadata is kept exactly as sent (JSONB refuses \u0000).
+    metadata JSON NOT NULL DEFAULT '{}',
     key_prefix TEXT NOT NULL UNIQUE,
     key_hash TEXT NOT NULL,
     key_generation INTEGER NOT NULL DEFAULT 1,
