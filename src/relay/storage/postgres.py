@@ -12,9 +12,8 @@ import orjson
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
-from relay.storage.records import MessageRecord
 from relay.storage.search import tsquery
-from relay.storage.sql import MESSAGE_COLUMNS, Row, SqlStore, load_migrations, message_from_row
+from relay.storage.sql import PREFIXED_MESSAGE_COLUMNS, Row, SqlStore, load_migrations
 
 # What a database that is down, restarting or unreachable looks like to asyncpg.
 CONNECTION_ERRORS = (
@@ -48,6 +47,13 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 class PostgresStore(SqlStore):
     dialect = "postgres"
+    search_sql = (
+        f"SELECT {PREFIXED_MESSAGE_COLUMNS}, -ts_rank(m.search, q) AS rank,"
+        " ts_headline('simple', m.content, q,"
+        " 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=16') AS snippet"
+        " FROM messages AS m, to_tsquery('simple', ?) AS q"
+        " WHERE m.search @@ q AND {where} ORDER BY rank, m.seq DESC LIMIT ? OFFSET ?"
+    )
 
     def __init__(self, database_url: str, *, pool_size: int = 10) -> None:
         self.database_url = database_url
@@ -131,31 +137,5 @@ class PostgresStore(SqlStore):
     def _param(self, value: Any) -> Any:
         return value
 
-    async def search_messages(
-        self,
-        client_id: str,
-        query: str,
-        *,
-        conversation_id: str | None,
-        limit: int,
-        offset: int,
-    ) -> list[MessageRecord]:
-        expression = tsquery(query)
-        if expression is None:
-            return []
-        conditions, args = ["search @@ q", "client_id = ?"], [client_id]
-        if conversation_id is not None:
-            conditions.append("conversation_id = ?")
-            args.append(conversation_id)
-        rows = await self._fetch(
-            f"SELECT {MESSAGE_COLUMNS}, -ts_rank(search, q) AS rank,"
-            " ts_headline('simple', content, q,"
-            " 'StartSel=<mark>, StopSel=</mark>, MaxFragments=1, MaxWords=16') AS snippet"
-            " FROM messages, to_tsquery('simple', ?) AS q"
-            f" WHERE {' AND '.join(conditions)} ORDER BY rank, seq DESC LIMIT ? OFFSET ?",
-            expression,
-            *args,
-            limit,
-            offset,
-        )
-        return [message_from_row(r) for r in rows]
+    def _search_expression(self, query: str) -> str | None:
+        return tsquery(query)

@@ -29,6 +29,7 @@ CLIENT_COLUMNS = (
     " key_generation, created_at, updated_at, last_used_at"
 )
 MESSAGE_COLUMNS = "seq, id, conversation_id, client_id, role, content, status, created_at"
+PREFIXED_MESSAGE_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 
 
 def load_migrations(dialect: str) -> list[tuple[str, str]]:
@@ -85,6 +86,12 @@ class SqlStore(abc.ABC):
     """Everything but the driver, the migrations lock and full-text search."""
 
     dialect: str
+    # Full-text search: the expression first, then {where} on messages AS m, limit, offset.
+    search_sql: str
+
+    @abc.abstractmethod
+    def _search_expression(self, query: str) -> str | None:
+        """The engine's query for user text, or None when nothing could match."""
 
     @abc.abstractmethod
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]: ...
@@ -271,6 +278,26 @@ class SqlStore(abc.ABC):
             *args,
             limit,
         )
+        return [message_from_row(r) for r in rows]
+
+    async def search_messages(
+        self,
+        client_id: str,
+        query: str,
+        *,
+        conversation_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[MessageRecord]:
+        expression = self._search_expression(query)
+        if expression is None:
+            return []
+        conditions, args = ["m.client_id = ?"], [client_id]
+        if conversation_id is not None:
+            conditions.append("m.conversation_id = ?")
+            args.append(conversation_id)
+        sql = self.search_sql.format(where=" AND ".join(conditions))
+        rows = await self._fetch(sql, expression, *args, limit, offset)
         return [message_from_row(r) for r in rows]
 
     async def get_idempotency(self, client_id: str, key: str) -> IdempotencyRecord | None:

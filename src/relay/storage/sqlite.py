@@ -15,9 +15,8 @@ import aiosqlite
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
-from relay.storage.records import MessageRecord
 from relay.storage.search import fts5_query
-from relay.storage.sql import MESSAGE_COLUMNS, Row, SqlStore, load_migrations, message_from_row
+from relay.storage.sql import PREFIXED_MESSAGE_COLUMNS, Row, SqlStore, load_migrations
 
 
 def sqlite_path(database_url: str) -> str:
@@ -27,6 +26,12 @@ def sqlite_path(database_url: str) -> str:
 
 class SQLiteStore(SqlStore):
     dialect = "sqlite"
+    search_sql = (
+        f"SELECT {PREFIXED_MESSAGE_COLUMNS}, bm25(messages_fts) AS rank,"
+        " snippet(messages_fts, 0, '<mark>', '</mark>', '…', 16) AS snippet"
+        " FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid"
+        " WHERE messages_fts MATCH ? AND {where} ORDER BY rank, m.seq DESC LIMIT ? OFFSET ?"
+    )
 
     def __init__(self, database_url: str) -> None:
         self.path = sqlite_path(database_url)
@@ -111,30 +116,5 @@ class SQLiteStore(SqlStore):
             return int(value)
         return value
 
-    async def search_messages(
-        self,
-        client_id: str,
-        query: str,
-        *,
-        conversation_id: str | None,
-        limit: int,
-        offset: int,
-    ) -> list[MessageRecord]:
-        match = fts5_query(query)
-        if match is None:
-            return []
-        columns = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
-        conditions, args = ["messages_fts MATCH ?", "m.client_id = ?"], [match, client_id]
-        if conversation_id is not None:
-            conditions.append("m.conversation_id = ?")
-            args.append(conversation_id)
-        rows = await self._fetch(
-            f"SELECT {columns}, bm25(messages_fts) AS rank,"
-            " snippet(messages_fts, 0, '<mark>', '</mark>', '…', 16) AS snippet"
-            " FROM messages_fts JOIN messages AS m ON m.seq = messages_fts.rowid"
-            f" WHERE {' AND '.join(conditions)} ORDER BY rank, m.seq DESC LIMIT ? OFFSET ?",
-            *args,
-            limit,
-            offset,
-        )
-        return [message_from_row(r) for r in rows]
+    def _search_expression(self, query: str) -> str | None:
+        return fts5_query(query)
