@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite file in WAL mode through aiosqlite.
+"""The embedded store: one SQLite file in WAL mode, on a thread of its own (group commit).
 
 Single host only: SQLite cannot be shared by instances on different machines.
 """
@@ -11,12 +11,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiosqlite
-
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
 from relay.storage.search import fts5_query
 from relay.storage.sql import PREFIXED_MESSAGE_COLUMNS, Row, SqlStore, load_migrations
+from relay.storage.sqlite_thread import SQLiteThread, is_write
+
+# WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
+PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 10000")
 
 
 def sqlite_path(database_url: str) -> str:
@@ -35,77 +37,77 @@ class SQLiteStore(SqlStore):
 
     def __init__(self, database_url: str) -> None:
         self.path = sqlite_path(database_url)
-        self._conn: aiosqlite.Connection | None = None
+        self._thread: SQLiteThread | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        thread = SQLiteThread(self.path, PRAGMAS)
         try:
-            conn = await aiosqlite.connect(self.path, isolation_level=None)
+            await thread.open()
         except sqlite3.Error as exc:
+            await thread.close()
             raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
-        conn.row_factory = aiosqlite.Row
-        # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
-        for pragma in (
-            "journal_mode = WAL",
-            "synchronous = FULL",
-            "foreign_keys = ON",
-            "busy_timeout = 10000",
-        ):
-            await conn.execute(f"PRAGMA {pragma}")
-        self._conn = conn
+        self._thread = thread
 
     async def close(self) -> None:
-        if self._conn is not None:
-            await self._conn.close()
-            self._conn = None
+        if self._thread is not None:
+            await self._thread.close()
+            self._thread = None
 
     @property
-    def conn(self) -> aiosqlite.Connection:
-        if self._conn is None:
+    def thread(self) -> SQLiteThread:
+        if self._thread is None:
             raise StoreUnavailable("the SQLite store is not open")
-        return self._conn
+        return self._thread
 
     async def migrate(self) -> list[str]:
-        await self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)"
-        )
+        return await self.thread.call(self._migrate)
+
+    def _migrate(self) -> list[str]:
+        """On the thread: each missing migration in its own write transaction."""
+        db = self.thread.db
+        db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY)")
         applied: list[str] = []
         for version, script in load_migrations(self.dialect):
-            if await self._fetchrow("SELECT 1 FROM schema_migrations WHERE version = ?", version):
+            if db.execute(
+                "SELECT 1 FROM schema_migrations WHERE version = ?", (version,)
+            ).fetchone():
                 continue
             # Claiming the version first, inside the write lock, makes a racing
             # instance fail on the key instead of half-applying the script.
             try:
-                await self.conn.executescript(
+                db.executescript(
                     "BEGIN IMMEDIATE;"
                     f"INSERT INTO schema_migrations (version) VALUES ('{version}');"
                     f"{script}\nCOMMIT;"
                 )
             except sqlite3.IntegrityError:
-                await self.conn.execute("ROLLBACK")
+                db.execute("ROLLBACK")
                 continue
             except sqlite3.Error:
-                if self.conn.in_transaction:
-                    await self.conn.execute("ROLLBACK")
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             applied.append(version)
         return applied
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         try:
-            async with self.conn.execute(sql, args) as cursor:
-                rows: Sequence[Row] = list(await cursor.fetchall())  # type: ignore[arg-type]
-                return rows
+            if is_write(sql):  # INSERT ... RETURNING
+                rows: Sequence[Row] = await self.thread.write(sql, args)
+            else:
+                rows = await self.thread.read(sql, args)  # type: ignore[assignment]
         except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
             raise StoreUnavailable(f"SQLite: {exc}") from exc
+        return rows
 
     async def _execute(self, sql: str, *args: Any) -> int:
         try:
-            async with self.conn.execute(sql, args) as cursor:
-                return cursor.rowcount
+            changed: int = await self.thread.write(sql, args)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
+        return changed
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):
