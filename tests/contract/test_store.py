@@ -252,3 +252,49 @@ async def test_concurrent_migrations_on_a_fresh_database(blank_database_url: str
     finally:
         for s in stores:
             await s.close()
+
+
+# --- conversations and messages ----------------------------------------------------------------
+
+
+async def test_start_conversation_stores_both_or_neither(store: Store) -> None:
+    from relay.storage.records import ConversationRecord, MessageRecord
+
+    client = client_record()
+    await store.create_client(client)
+    conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
+    first = MessageRecord(
+        new_id("msg"), conversation.id, client.id, "user", "hello", "complete", utc_now()
+    )
+    stored = await store.start_conversation(conversation, first)
+    assert stored.seq > 0 and stored.id == first.id
+    assert await store.get_conversation(client.id, conversation.id) == conversation
+    listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
+    assert [m.id for m in listed] == [first.id]
+
+    # The same conversation id again fails whole: no second message is left behind.
+    again = dataclasses.replace(first, id=new_id("msg"))
+    with pytest.raises(Exception):  # noqa: B017 (each driver raises its own integrity error)
+        await store.start_conversation(conversation, again)
+    listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
+    assert [m.id for m in listed] == [first.id]
+
+
+async def test_concurrent_writes_each_get_their_own_result(store: Store) -> None:
+    """Writes that share a commit (SQLite's group commit) still answer one by one."""
+    from relay.storage.records import ConversationRecord, MessageRecord
+
+    client = client_record()
+    await store.create_client(client)
+    conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
+    await store.create_conversation(conversation)
+    messages = [
+        MessageRecord(new_id("msg"), conversation.id, client.id, "user", f"m{i}", "complete",
+                      utc_now())
+        for i in range(40)
+    ]  # fmt: skip
+    stored = await asyncio.gather(*(store.add_message(m) for m in messages))
+    assert len({m.seq for m in stored}) == 40
+    listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
+    by_id = {m.id: m.seq for m in listed}
+    assert all(by_id[m.id] == m.seq for m in stored)

@@ -174,7 +174,6 @@ class ChatService:
         history: list[MessageRecord] = []
         if chat.conversation_id is None:
             conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
-            await self.store.create_conversation(conversation)
         else:
             found = await self.store.get_conversation(client_id, chat.conversation_id)
             if found is None:
@@ -182,17 +181,13 @@ class ChatService:
             conversation = found
             if self.context_messages:
                 history = await self.store.recent_messages(conversation.id, self.context_messages)
-        user_message = await self.store.add_message(
-            MessageRecord(
-                new_id("msg"),
-                conversation.id,
-                client_id,
-                "user",
-                chat.message,
-                "complete",
-                utc_now(),
-            )
+        user_message = MessageRecord(
+            new_id("msg"), conversation.id, client_id, "user", chat.message, "complete", utc_now()
         )
+        if chat.conversation_id is None:
+            user_message = await self.store.start_conversation(conversation, user_message)
+        else:
+            user_message = await self.store.add_message(user_message)
         messages = [*_context(history), ChatMessage("user", chat.message)]
         request = ChatRequest(messages, chat.model, chat.system, request_id, self.tools)
         return Turn(client_id, user_message, request)

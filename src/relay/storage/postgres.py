@@ -12,8 +12,17 @@ import orjson
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
+from relay.storage.records import ConversationRecord, MessageRecord
 from relay.storage.search import tsquery
-from relay.storage.sql import PREFIXED_MESSAGE_COLUMNS, Row, SqlStore, load_migrations
+from relay.storage.sql import (
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    PREFIXED_MESSAGE_COLUMNS,
+    Row,
+    SqlStore,
+    load_migrations,
+    with_seq,
+)
 
 # What a database that is down, restarting or unreachable looks like to asyncpg.
 CONNECTION_ERRORS = (
@@ -136,6 +145,18 @@ class PostgresStore(SqlStore):
 
     def _param(self, value: Any) -> Any:
         return value
+
+    async def start_conversation(
+        self, conversation: ConversationRecord, first: MessageRecord
+    ) -> MessageRecord:
+        # One statement, so one round trip and one commit.
+        row = await self._fetchrow(
+            f"WITH conversation AS ({INSERT_CONVERSATION}) {INSERT_MESSAGE}",
+            *self._conversation_args(conversation),
+            *self._message_args(first),
+        )
+        assert row is not None
+        return with_seq(first, row["seq"])
 
     def _search_expression(self, query: str) -> str | None:
         return tsquery(query)

@@ -6,6 +6,7 @@ SQL here uses `?` placeholders; the PostgreSQL store rewrites them to `$n`.
 from __future__ import annotations
 
 import abc
+import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
@@ -30,6 +31,17 @@ CLIENT_COLUMNS = (
 )
 MESSAGE_COLUMNS = "seq, id, conversation_id, client_id, role, content, status, created_at"
 PREFIXED_MESSAGE_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
+
+
+INSERT_CONVERSATION = "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)"
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq"
+)
+
+
+def with_seq(message: MessageRecord, seq: int) -> MessageRecord:
+    return dataclasses.replace(message, seq=int(seq))
 
 
 def load_migrations(dialect: str) -> list[tuple[str, str]]:
@@ -199,12 +211,7 @@ class SqlStore(abc.ABC):
         )
 
     async def create_conversation(self, conversation: ConversationRecord) -> None:
-        await self._execute(
-            "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)",
-            conversation.id,
-            conversation.client_id,
-            self._param(conversation.created_at),
-        )
+        await self._execute(INSERT_CONVERSATION, *self._conversation_args(conversation))
 
     async def get_conversation(
         self, client_id: str, conversation_id: str
@@ -218,10 +225,8 @@ class SqlStore(abc.ABC):
             return None
         return ConversationRecord(row["id"], row["client_id"], _time(row["created_at"]))
 
-    async def add_message(self, message: MessageRecord) -> MessageRecord:
-        row = await self._fetchrow(
-            "INSERT INTO messages (id, conversation_id, client_id, role, content, status,"
-            " created_at) VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING seq",
+    def _message_args(self, message: MessageRecord) -> list[Any]:
+        return [
             message.id,
             message.conversation_id,
             message.client_id,
@@ -229,18 +234,15 @@ class SqlStore(abc.ABC):
             message.content,
             message.status,
             self._param(message.created_at),
-        )
+        ]
+
+    def _conversation_args(self, conversation: ConversationRecord) -> list[Any]:
+        return [conversation.id, conversation.client_id, self._param(conversation.created_at)]
+
+    async def add_message(self, message: MessageRecord) -> MessageRecord:
+        row = await self._fetchrow(INSERT_MESSAGE, *self._message_args(message))
         assert row is not None
-        return MessageRecord(
-            message.id,
-            message.conversation_id,
-            message.client_id,
-            message.role,
-            message.content,
-            message.status,
-            message.created_at,
-            seq=int(row["seq"]),
-        )
+        return with_seq(message, row["seq"])
 
     async def finish_message(self, message_id: str, *, content: str | None, status: str) -> None:
         if content is None:

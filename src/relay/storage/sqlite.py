@@ -13,8 +13,17 @@ from typing import Any
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
+from relay.storage.records import ConversationRecord, MessageRecord
 from relay.storage.search import fts5_query
-from relay.storage.sql import PREFIXED_MESSAGE_COLUMNS, Row, SqlStore, load_migrations
+from relay.storage.sql import (
+    INSERT_CONVERSATION,
+    INSERT_MESSAGE,
+    PREFIXED_MESSAGE_COLUMNS,
+    Row,
+    SqlStore,
+    load_migrations,
+    with_seq,
+)
 from relay.storage.sqlite_thread import SQLiteThread, is_write
 
 # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
@@ -108,6 +117,18 @@ class SQLiteStore(SqlStore):
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         return changed
+
+    async def start_conversation(
+        self, conversation: ConversationRecord, first: MessageRecord
+    ) -> MessageRecord:
+        # Queued together, so both land in one batch (one transaction), in order.
+        _, rows = await self.thread.write_all(
+            [
+                (INSERT_CONVERSATION, self._params(self._conversation_args(conversation))),
+                (INSERT_MESSAGE, self._params(self._message_args(first))),
+            ]
+        )
+        return with_seq(first, rows[0]["seq"])
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):

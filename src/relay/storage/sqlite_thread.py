@@ -27,9 +27,10 @@ def is_write(sql: str) -> bool:
 
 @dataclass(slots=True)
 class _Write:
-    sql: str
-    args: Sequence[Any]
-    future: asyncio.Future[Any]
+    """Statements that stand or fall together, and where their results go."""
+
+    statements: Sequence[tuple[str, Sequence[Any]]]
+    future: asyncio.Future[list[Any]]
 
 
 def _run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Any:
@@ -83,11 +84,16 @@ class SQLiteThread:
 
     async def write(self, sql: str, args: Sequence[Any]) -> Any:
         """Queue a write; return its result once the transaction holding it committed."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append(_Write(sql, args, future))
+        (result,) = await self.write_all([(sql, args)])
+        return result
+
+    async def write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Queue writes together: they share a transaction, in this order, all or none."""
+        write = _Write(statements, asyncio.get_running_loop().create_future())
+        self._pending.append(write)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush())
-        return await future
+        return await write.future
 
     async def _flush(self) -> None:
         while self._pending:
@@ -109,14 +115,14 @@ class SQLiteThread:
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            results = [_run_one(db, w.sql, w.args) for w in batch]
+            results = [[_run_one(db, sql, args) for sql, args in w.statements] for w in batch]
             db.execute("COMMIT")
             return results
         except sqlite3.Error:
             db.execute("ROLLBACK")
             if len(batch) == 1:
                 raise
-        # Rare: retry one by one, so one bad statement fails only its own request.
+        # Rare: retry one by one, so one bad write fails only its own request.
         return [self._commit_alone(w) for w in batch]
 
     def _commit_alone(self, write: _Write) -> Any:
