@@ -16,7 +16,9 @@ from functools import lru_cache
 import bcrypt
 
 KEY_PATTERN = re.compile(r"^(rly_[0-9a-f]{10})_[A-Za-z0-9_-]{43}$")
-BCRYPT_SLOTS = max(2, os.cpu_count() or 2)
+# Hashes at once: leave a core to the event loop, so a flood of token exchanges
+# cannot starve authenticated requests of CPU.
+BCRYPT_SLOTS = max(1, (os.cpu_count() or 2) - 1)
 # One semaphore per event loop: an asyncio.Semaphore binds to the first loop that
 # waits on it, and a process may run several loops (the CLI, tests, threads).
 _slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (

@@ -54,6 +54,15 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection returns to the pool.
+
+    Relay sets no session state on pooled connections (no SET, no LISTEN, only
+    transaction-scoped locks), and asyncpg's default reset is one more query
+    for every statement (6 % of a chat's time on PostgreSQL, by py-spy).
+    """
+
+
 class PostgresStore(SqlStore):
     dialect = "postgres"
     search_sql = (
@@ -77,6 +86,7 @@ class PostgresStore(SqlStore):
                 min_size=1,
                 max_size=self.pool_size,
                 init=_init_connection,
+                reset=_keep_session,
                 command_timeout=10,
             )
         except (*CONNECTION_ERRORS, asyncpg.PostgresError) as exc:
