@@ -134,7 +134,7 @@ class GuardedBackend:
     def _finish(self, call: str, started: float, failure: BackendError | None) -> None:
         seconds = time.perf_counter() - started
         outcome = "ok" if failure is None else _kind(failure)
-        self.metrics.backend_seconds.labels(self.name, call, outcome).observe(seconds)
+        self.metrics.observe_backend(self.name, call, outcome, seconds)
         if failure is not None:
             self.metrics.backend_errors.labels(self.name, outcome).inc()
         self.breaker.record(failed=failure is not None and not isinstance(failure, BackendBusy))

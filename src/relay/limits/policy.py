@@ -67,7 +67,7 @@ class InMemory:
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
         now = time.time()
-        hits = self._window(item.key_for(*identifiers), item.get_expiry(), now)
+        hits = self._window(_key(item, identifiers), item.get_expiry(), now)
         if len(hits) >= item.amount:
             return False
         hits.append(now)
@@ -77,12 +77,12 @@ class InMemory:
         return True
 
     async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
-        hits = self._window(item.key_for(*identifiers), item.get_expiry(), time.time())
+        hits = self._window(_key(item, identifiers), item.get_expiry(), time.time())
         return len(hits) < item.amount
 
     async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
         now, expiry = time.time(), item.get_expiry()
-        hits = self._window(item.key_for(*identifiers), expiry, now)
+        hits = self._window(_key(item, identifiers), expiry, now)
         reset = hits[0] + expiry if hits else now
         return WindowStats(reset, item.amount - len(hits))
 
@@ -103,6 +103,12 @@ class InMemory:
         ]
         for key in idle:
             del self._hits[key], self._expiry[key]
+
+
+@lru_cache(maxsize=65_536)
+def _key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
+    """limits' key for a counter: built once per client and limit, not per request."""
+    return item.key_for(*identifiers)
 
 
 @lru_cache(maxsize=256)

@@ -17,6 +17,7 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._backend_children: dict[tuple[str, str, str], Any] = {}
         self.requests = Counter(
             "relay_requests",
             "HTTP requests answered",
@@ -67,6 +68,13 @@ class Metrics:
             )
         children[0].inc()
         children[1].observe(seconds)
+
+    def observe_backend(self, backend: str, call: str, outcome: str, seconds: float) -> None:
+        key = (backend, call, outcome)
+        child = self._backend_children.get(key)
+        if child is None:
+            child = self._backend_children[key] = self.backend_seconds.labels(*key)
+        child.observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
