@@ -19,6 +19,7 @@ from relay.storage import PostgresStore
 from tests import services
 
 STORES = ["sqlite", "postgres"]
+MakeSettings = Callable[..., Settings]
 
 
 async def _migrated_database(name: str) -> None:
@@ -105,6 +106,18 @@ async def running(settings: Settings) -> AsyncIterator[Running]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://relay.test") as client:
             yield Running(app, client)
+
+
+StartRelay = Callable[[Settings], AbstractAsyncContextManager["Running"]]
+
+
+@pytest.fixture(params=["memory", "redis"])
+def redis_url(request: pytest.FixtureRequest) -> str | None:
+    """None: the in-memory limiter; else the real Redis, shared by every instance."""
+    if request.param == "memory":
+        return None
+    services.require_redis()
+    return services.REDIS_URL
 
 
 @pytest.fixture

@@ -8,26 +8,12 @@ address shows the limit is per address.
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import httpx
-import pytest
 
-from relay.config import Settings
-from tests import services
-from tests.conftest import Running
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
-MakeSettings = Callable[..., Settings]
-
-
-@pytest.fixture(params=["memory", "redis"])
-def redis_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "memory":
-        return None
-    services.require_redis()
-    return services.REDIS_URL
+from tests.conftest import MakeSettings, Running, StartRelay
 
 
 def random_address() -> str:

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
 
 from relay.config import Settings
-from tests.conftest import Running
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
+from tests.conftest import Running, StartRelay
 
 
 async def chat(running: Running, headers: dict[str, str], **body: Any) -> httpx.Response:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from functools import cache
 
 import bcrypt
@@ -14,9 +13,8 @@ import pytest
 from relay.auth import keys
 from relay.config import Settings
 from relay.storage.records import ClientRecord, utc_now
-from tests.conftest import Running
+from tests.conftest import Running, StartRelay
 
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
 ROUNDS = 12
 API_KEY = "rly_0123456789_" + "k" * 43
 PREFIX = "rly_0123456789"

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +18,9 @@ from relay import __version__
 from relay.config import Settings
 from relay.services import health as health_service
 from tests import services
-from tests.conftest import Running
+from tests.conftest import MakeSettings, StartRelay
 from tests.throwaway import closed_port, throwaway_postgres, throwaway_redis
 
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
-MakeSettings = Callable[..., Settings]
 CHECKS = {"database", "backend", "rate_limit_store"}
 
 

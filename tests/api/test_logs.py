@@ -7,7 +7,6 @@ import logging
 import secrets
 import sys
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 import httpx
@@ -15,9 +14,7 @@ import pytest
 
 from relay.config import Settings
 from relay.observability.logging import JsonFormatter, TextFormatter
-from tests.conftest import Running
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
+from tests.conftest import StartRelay
 
 
 def everything_in(record: logging.LogRecord) -> str:

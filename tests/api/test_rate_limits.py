@@ -11,8 +11,6 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -22,20 +20,8 @@ import pytest
 from relay.config import Settings
 from relay.limits import policy
 from tests import services
-from tests.conftest import Running
+from tests.conftest import MakeSettings, Running, StartRelay
 from tests.throwaway import throwaway_redis
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
-MakeSettings = Callable[..., Settings]
-
-
-@pytest.fixture(params=["memory", "redis"])
-def redis_url(request: pytest.FixtureRequest) -> str | None:
-    """None: the in-memory limiter; else the real Redis, shared by every instance."""
-    if request.param == "memory":
-        return None
-    services.require_redis()
-    return services.REDIS_URL
 
 
 def sqlite_settings(tmp_path: Path, **overrides: Any) -> Settings:

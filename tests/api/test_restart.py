@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
 import jwt
 
 from relay.config import Settings
-from tests.conftest import Running
+from tests.conftest import Running, StartRelay
 
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
 EXPLICIT_SECRET = "an-explicit-secret-that-is-long-enough-for-hs256-0123456789"
 PROBE = "a-probe-value-long-enough-to-serve-as-an-hs256-secret"
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +15,7 @@ from relay.backends.base import ToolSpec
 from relay.backends.echo import EchoBackend
 from relay.config import Settings
 from relay.services.tools import ToolFileError, load_tool_file
-from tests.conftest import Running
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
+from tests.conftest import Running, StartRelay
 
 WEATHER: dict[str, Any] = {
     "name": "get_weather",
