@@ -17,6 +17,7 @@ from relay.auth.tokens import TokenCodec
 from relay.config import Settings, describe_error
 from relay.observability.logging import configure_logging, log_config
 from relay.services.clients import ALL_SCOPES, ClientService
+from relay.services.tools import ToolFileError, load_tool_file
 from relay.storage import Store, StoreUnavailable, make_store
 from relay.views import client_view
 
@@ -49,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 def serve(settings: Settings, args: argparse.Namespace) -> None:
     import uvicorn
 
+    # Checked here, once, so a bad file stops start-up with one line, not a traceback.
+    load_tool_file(settings.tools_file)
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
         "relay.app:create_app",
@@ -144,7 +147,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(with_store(settings, _report_migrations))
         else:
             asyncio.run(with_store(settings, lambda store: run_clients(settings, args, store)))
-    except StoreUnavailable as exc:
+    except (StoreUnavailable, ToolFileError) as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 1
     except Exception as exc:

@@ -229,3 +229,16 @@ def test_bad_arguments_exit_2(run: Cli) -> None:
             cli.main(argv)
         assert exited.value.code == 2, argv
     assert not run.database.exists()
+
+
+def test_serve_with_a_bad_tools_file_stops_with_one_line(
+    run: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tools = tmp_path / "tools.json"
+    tools.write_text('{"tools": [{"name": "bad name!", "description": "x", "input_schema": {}}]}')
+    monkeypatch.setenv("TOOLS_FILE", str(tools))
+    code, out, err = run("serve", "--port", "1")  # fails before it would listen
+    assert code == 1
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "TOOLS_FILE" in lines[0] and str(tools) in lines[0], err
