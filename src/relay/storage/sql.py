@@ -6,7 +6,6 @@ SQL here uses `?` placeholders; the PostgreSQL store rewrites them to `$n`.
 from __future__ import annotations
 
 import abc
-import dataclasses
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib import resources
@@ -41,7 +40,11 @@ INSERT_MESSAGE = (
 
 
 def with_seq(message: MessageRecord, seq: int) -> MessageRecord:
-    return dataclasses.replace(message, seq=int(seq))
+    # Spelled out: dataclasses.replace walks the fields on every call (a chat makes two).
+    m = message
+    return MessageRecord(
+        m.id, m.conversation_id, m.client_id, m.role, m.content, m.status, m.created_at, int(seq)
+    )
 
 
 def load_migrations(dialect: str) -> list[tuple[str, str]]:
