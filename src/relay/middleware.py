@@ -35,7 +35,8 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        headers = _watched_headers(scope)
+        request_id = _request_id(headers)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
         status = 500
@@ -50,12 +51,11 @@ class RequestMiddleware:
             await send(message)
 
         try:
-            if _declared_length(scope) > self.max_body_bytes:
+            if _declared_length(headers) > self.max_body_bytes:
                 await self._refuse(scope, receive, send_with_id, 413, "payload_too_large")
-            elif not _json_or_empty(scope):
+            elif not _accepts_body_type(scope, headers):
                 await self._refuse(scope, receive, send_with_id, 415, "unsupported_media_type")
             else:
-                _default_to_json(scope)
                 await self.app(scope, self._capped(receive), send_with_id)
         finally:
             seconds = time.perf_counter() - started
@@ -87,47 +87,46 @@ class RequestMiddleware:
         await error_response(scope, status, code, message)(scope, receive, send)
 
 
-def _request_id(scope: Scope) -> str:
+WATCHED = (b"x-request-id", b"content-length", b"content-type")
+WITH_BODY = ("POST", "PUT", "PATCH")
+
+
+def _watched_headers(scope: Scope) -> dict[bytes, bytes]:
+    """The few request headers this middleware reads, in one pass (first one wins)."""
+    found: dict[bytes, bytes] = {}
     for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return secrets.token_hex(16)
+        if name in WATCHED and name not in found:
+            found[name] = value
+    return found
 
 
-def _declared_length(scope: Scope) -> int:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else 0
-    return 0
+def _request_id(headers: dict[bytes, bytes]) -> str:
+    candidate = headers.get(b"x-request-id", b"").decode("latin-1")
+    return candidate if REQUEST_ID.match(candidate) else secrets.token_hex(16)
 
 
-def _json_or_empty(scope: Scope) -> bool:
-    """Bodies are JSON: a missing Content-Type is read as JSON, any other type is refused."""
-    if scope["method"] not in ("POST", "PUT", "PATCH"):
+def _declared_length(headers: dict[bytes, bytes]) -> int:
+    value = headers.get(b"content-length", b"")
+    return int(value) if value.isdigit() else 0
+
+
+def _accepts_body_type(scope: Scope, headers: dict[bytes, bytes]) -> bool:
+    """Bodies are JSON: any other declared type is refused; none is read as JSON."""
+    if scope["method"] not in WITH_BODY:
         return True
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            media_type: bytes = value.split(b";", 1)[0].strip().lower()
-            return media_type == b"application/json" or media_type.endswith(b"+json")
-    return True
+    value = headers.get(b"content-type")
+    if value is None:
+        # Name the type, so FastAPI parses the body as JSON.
+        scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
+        return True
+    media_type = value.split(b";", 1)[0].strip().lower()
+    return media_type == b"application/json" or media_type.endswith(b"+json")
 
 
 def _route_template(scope: Scope) -> str:
     """The matched route's template: raw paths would leak ids and explode label counts."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
-
-
-def _default_to_json(scope: Scope) -> None:
-    """Name the JSON type when a body came without one, so FastAPI parses it as JSON."""
-    if scope["method"] not in ("POST", "PUT", "PATCH"):
-        return
-    if any(name == b"content-type" for name, _ in scope["headers"]):
-        return
-    scope["headers"] = [*scope["headers"], (b"content-type", b"application/json")]
 
 
 def _log_request(scope: Scope, route: str, status: int, seconds: float) -> None:
