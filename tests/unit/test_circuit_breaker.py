@@ -292,3 +292,18 @@ async def test_api_answers_503_backend_unavailable_once_open(
         body = response.json()
         assert body["status"] == "degraded"
         assert body["checks"]["backend"]["status"] == "down"
+
+
+async def test_a_stream_the_client_left_is_no_verdict_on_the_backend() -> None:
+    guard, inner, _ = guarded(threshold=3)
+    inner.failure = BackendError("broken")
+    for _ in range(2):
+        await fail(guard)
+    inner.failure = None
+    stream = guard.stream(REQUEST)
+    assert isinstance(await anext(stream), TextDelta)
+    await stream.aclose()  # type: ignore[attr-defined]  # left before the final event
+    assert guard.breaker.failures == 2  # not reset as a success would
+    assert guard.breaker.state == "closed"
+    await drain(guard.stream(REQUEST))  # a whole stream is a success
+    assert guard.breaker.failures == 0

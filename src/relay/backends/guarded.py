@@ -22,6 +22,7 @@ from relay.backends.base import (
     ChatRequest,
     Completion,
     HealthReport,
+    StreamEnd,
     StreamEvent,
     ToolSpec,
 )
@@ -104,15 +105,20 @@ class GuardedBackend:
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         started = self._start()
         failure: BackendError | None = None
+        answered = False  # the backend sent its final event
         events = aiter(self.inner.stream(request))
         try:
             async for event in events:
+                answered = answered or isinstance(event, StreamEnd)
                 yield event
         except BackendError as exc:
             failure = exc
             raise
         finally:
-            self._finish("stream", started, failure)
+            if answered or failure is not None:
+                self._finish("stream", started, failure)
+            else:  # the client left mid-stream: no verdict on the backend
+                self.breaker.release()
             await events.aclose()  # type: ignore[attr-defined]
 
     async def tools(self) -> list[ToolSpec]:
