@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request
+from fastapi import APIRouter, Depends, Request
 from pydantic import Field
 from starlette.responses import Response
 
 from relay.auth.deps import Principal, require_scope
+from relay.errors import ValidationFailed
 from relay.responses import JSONResponse
 from relay.routes.openapi import PROTECTED, errors
-from relay.routes.schemas import NO_NUL, Id, Strict
+from relay.routes.schemas import NO_NUL, Id, Strict, read_json
 from relay.routes.sse import sse_response
 from relay.services.chat import ChatInput
 from relay.state import relay_of
@@ -32,13 +33,30 @@ class ChatBody(Strict):
     system: str | None = Field(None, max_length=100_000, pattern=NO_NUL)
 
 
-@router.post("/v1/chat", responses=CHAT_RESPONSES)
+IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255}
+# The body and the header are read by hand (measured: FastAPI's parameter
+# machinery costs about 100 us a request on this route); the schema still
+# documents both, so /docs and the OpenAPI fuzzer see exactly what is checked.
+CHAT_OPENAPI = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": ChatBody.model_json_schema()}},
+    },
+    "parameters": [
+        {"name": "Idempotency-Key", "in": "header", "required": False, "schema": IDEMPOTENCY_KEY}
+    ],
+}
+
+
+@router.post("/v1/chat", responses=CHAT_RESPONSES, openapi_extra=CHAT_OPENAPI)
 async def chat(
-    body: ChatBody,
     request: Request,
     principal: Annotated[Principal, Depends(require_scope("chat", limits=("default", "chat")))],
-    idempotency_key: Annotated[str | None, Header(min_length=1, max_length=255)] = None,
 ) -> Response:
+    body = await read_json(request, ChatBody)
+    idempotency_key = request.headers.get("idempotency-key")
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
+        raise ValidationFailed("Idempotency-Key", "It must be 1 to 255 characters.")
     relay = relay_of(request)
     answer = await relay.chat.answer(
         principal.client.id,

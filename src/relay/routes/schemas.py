@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from fastapi import Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from relay.config import RATE_LIMIT_PATTERN, check_rate_limit
+from relay.errors import RelayError, validation_details
 from relay.jsonutil import dumps
 
 # PostgreSQL text cannot hold NUL, so no text field accepts it (on either store).
@@ -33,6 +35,22 @@ def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
 
 
 Metadata = Annotated[dict[str, Any], AfterValidator(check_metadata)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    """The body parsed and validated as `model`; 422 naming each bad field otherwise."""
+    try:
+        return model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise RelayError(
+            422,
+            "validation_error",
+            "The request is not valid.",
+            details=validation_details(list(exc.errors())),
+        ) from None
 
 
 class Strict(BaseModel):
