@@ -114,8 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes, metrics=metrics)
-    # Routes go straight onto the app, hot ones first: include_router wraps each
-    # router in a layer that every request then walks through.
-    for module in (chat, tools, history, auth, health, metrics_route, admin):
-        app.router.routes.extend(module.router.routes)
+    # Routes go straight onto the app, hot ones first and ahead of the docs
+    # routes FastAPI adds: every request is matched against the list in order,
+    # and include_router would add a wrapper layer each request walks through.
+    modules = (chat, tools, history, auth, health, metrics_route, admin)
+    app.router.routes[0:0] = [route for module in modules for route in module.router.routes]
     return app

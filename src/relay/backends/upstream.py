@@ -70,6 +70,8 @@ class UpstreamBackend:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
+                # orjson, not the standard library's encoder, for every request body.
+                json_serialize=lambda value: orjson.dumps(value).decode(),
                 timeout=aiohttp.ClientTimeout(sock_connect=self._timeout, sock_read=self._timeout),
             )
         return self._session
