@@ -177,28 +177,33 @@ async def test_a_failed_probe_opens_again_for_a_full_cooldown() -> None:
     assert state(guard) == "closed"
 
 
-async def test_only_one_probe_at_a_time() -> None:
-    guard, inner, _ = guarded()
+async def probe_held_at_the_gate(
+    guard: GuardedBackend, inner: ScriptedBackend
+) -> tuple[asyncio.Task[Completion], asyncio.Event]:
+    """Open the breaker, wait out the cooldown, and start a probe the backend holds."""
     await open_breaker(guard, inner)
     await asyncio.sleep(COOLDOWN + 0.05)
-    inner.failure, inner.gate = None, asyncio.Event()
+    gate = asyncio.Event()
+    inner.failure, inner.gate = None, gate
     probe = asyncio.create_task(guard.complete(REQUEST))
     await asyncio.sleep(0.01)
+    return probe, gate
+
+
+async def test_only_one_probe_at_a_time() -> None:
+    guard, inner, _ = guarded()
+    probe, gate = await probe_held_at_the_gate(guard, inner)
     assert inner.calls == 4
     await fail(guard, BackendUnavailable)  # while the probe is out
     assert inner.calls == 4
-    inner.gate.set()
+    gate.set()
     assert (await asyncio.wait_for(probe, 1)).content == "ok"
     assert state(guard) == "closed"
 
 
 async def test_a_cancelled_probe_does_not_leave_the_breaker_stuck_open() -> None:
     guard, inner, _ = guarded()
-    await open_breaker(guard, inner)
-    await asyncio.sleep(COOLDOWN + 0.05)
-    inner.failure, inner.gate = None, asyncio.Event()
-    probe = asyncio.create_task(guard.complete(REQUEST))
-    await asyncio.sleep(0.01)
+    probe, _ = await probe_held_at_the_gate(guard, inner)
     probe.cancel()  # e.g. the client went away while the probe was out
     with pytest.raises(asyncio.CancelledError):
         await probe
