@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 
+from relay.backends.base import BackendError, ChatRequest, Completion
+from relay.backends.echo import EchoBackend
 from relay.config import Settings
 from tests.conftest import Running, StartRelay
 
@@ -204,3 +208,59 @@ async def test_without_chat_scope_is_403_and_without_token_401(relay: Running) -
     assert anonymous.status_code == 401
     assert error_of(anonymous)["code"] == "invalid_token"
     assert anonymous.headers["www-authenticate"].startswith("Bearer")
+
+
+class FailingEcho(EchoBackend):
+    """Echo whose model is down."""
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        raise BackendError("the model is down")
+
+
+class HangingEcho(EchoBackend):
+    """Echo that never answers, and says when it has been asked."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        self.asked.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_backend_failure_stores_the_message_alone_as_failed(relay: Running) -> None:
+    relay.relay.chat.backend = FailingEcho()
+    headers = await relay.bearer("chat", "history")
+    response = await chat(relay, headers, message="are you there?")
+    assert response.status_code == 502
+    assert error_of(response)["code"] == "backend_error"
+    messages = await history(relay, headers)
+    assert [(m["role"], m["content"], m["status"]) for m in messages] == [
+        ("user", "are you there?", "failed")
+    ]
+    # Its new conversation was stored with it, and can be continued.
+    relay.relay.chat.backend = EchoBackend()
+    again = await chat(
+        relay, headers, message="now?", conversation_id=messages[0]["conversation_id"]
+    )
+    assert again.status_code == 200, again.text
+
+
+async def test_client_leaving_during_the_backend_call_keeps_its_message(relay: Running) -> None:
+    """A plain chat stores its messages after the backend answers; leaving must not lose one."""
+    backend = relay.relay.chat.backend = HangingEcho()
+    headers = await relay.bearer("chat", "history")
+    request = asyncio.create_task(chat(relay, headers, message="never mind"))
+    await asyncio.wait_for(backend.asked.wait(), 5)
+    request.cancel()  # the client gives up while the model works
+    with contextlib.suppress(asyncio.CancelledError):
+        await request
+    messages: list[dict[str, Any]] = []
+    for _ in range(100):
+        if messages := await history(relay, headers):
+            break
+        await asyncio.sleep(0.02)
+    assert [(m["role"], m["content"], m["status"]) for m in messages] == [
+        ("user", "never mind", "failed")
+    ]

@@ -257,27 +257,52 @@ async def test_concurrent_migrations_on_a_fresh_database(blank_database_url: str
 # --- conversations and messages ----------------------------------------------------------------
 
 
-async def test_start_conversation_stores_both_or_neither(store: Store) -> None:
+async def test_add_messages_with_a_new_conversation_stores_all_or_nothing(store: Store) -> None:
     from relay.storage.records import ConversationRecord, MessageRecord
 
     client = client_record()
     await store.create_client(client)
     conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
-    first = MessageRecord(
-        new_id("msg"), conversation.id, client.id, "user", "hello", "complete", utc_now()
+    question, answer = (
+        MessageRecord(new_id("msg"), conversation.id, client.id, role, text, "complete", utc_now())
+        for role, text in (("user", "hello"), ("assistant", "hi"))
     )
-    stored = await store.start_conversation(conversation, first)
-    assert stored.seq > 0 and stored.id == first.id
+    stored = await store.add_messages([question, answer], new_conversation=conversation)
+    assert [m.id for m in stored] == [question.id, answer.id]
+    assert 0 < stored[0].seq < stored[1].seq
     assert await store.get_conversation(client.id, conversation.id) == conversation
     listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
-    assert [m.id for m in listed] == [first.id]
+    assert [(m.id, m.seq) for m in listed] == [(m.id, m.seq) for m in reversed(stored)]
 
-    # The same conversation id again fails whole: no second message is left behind.
-    again = dataclasses.replace(first, id=new_id("msg"))
+    # The same conversation id again fails whole: no message of it is left behind.
+    again = [dataclasses.replace(m, id=new_id("msg")) for m in (question, answer)]
     with pytest.raises(Exception):  # noqa: B017 (each driver raises its own integrity error)
-        await store.start_conversation(conversation, again)
+        await store.add_messages(again, new_conversation=conversation)
     listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
-    assert [m.id for m in listed] == [first.id]
+    assert [m.id for m in listed] == [answer.id, question.id]
+
+
+async def test_add_messages_to_a_conversation_keeps_their_order(store: Store) -> None:
+    from relay.storage.records import ConversationRecord, MessageRecord
+
+    client = client_record()
+    await store.create_client(client)
+    conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
+    await store.create_conversation(conversation)
+    batches = [
+        [
+            MessageRecord(new_id("msg"), conversation.id, client.id, role, f"{role} {i}",
+                          "complete", utc_now())
+            for role in ("user", "assistant")
+        ]
+        for i in range(10)
+    ]  # fmt: skip
+    stored = await asyncio.gather(*(store.add_messages(b) for b in batches))
+    for batch, result in zip(batches, stored, strict=True):
+        assert [m.id for m in result] == [m.id for m in batch]
+        assert result[0].seq < result[1].seq
+    listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
+    assert {m.id: m.seq for m in listed} == {m.id: m.seq for r in stored for m in r}
 
 
 async def test_concurrent_writes_each_get_their_own_result(store: Store) -> None:

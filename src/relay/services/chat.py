@@ -1,14 +1,19 @@
 """Chat: context from history, one backend call, both messages stored.
 
-Every path stores the user's message first, so nothing the client sent is lost:
-a backend failure marks it `failed`; a stream that breaks stores what arrived
-as an `incomplete` reply.
+Nothing the client sent is lost, and nothing is answered before it is stored. A
+plain chat stores the user's message and the reply in one transaction once the
+backend has answered (one commit per chat, not two: the commit is most of a
+chat's cost); if the backend fails, or the client leaves, the user's message is
+stored alone, marked `failed`. A stream stores the user's message before it
+starts, as a stream can run for minutes and what has arrived must be kept: if
+it breaks, the text so far is stored as an `incomplete` reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,11 +61,17 @@ Answer = dict[str, Any] | AsyncIterator[SseEvent]
 
 @dataclass(slots=True)
 class Turn:
-    """One prepared exchange: the stored user message and what goes to the backend."""
+    """One prepared exchange: the user's message and what goes to the backend.
+
+    `new_conversation` is set until the conversation it starts is stored, and
+    `user_stored` once the user's message is.
+    """
 
     client_id: str
     user_message: MessageRecord
     request: ChatRequest
+    new_conversation: ConversationRecord | None = None
+    user_stored: bool = False
     reply_id: str = field(default_factory=lambda: new_id("msg"))
 
 
@@ -172,8 +183,11 @@ class ChatService:
         if chat.model is not None and self.allowed_models and chat.model not in self.allowed_models:
             raise ValidationFailed("model", "This model is not allowed.")
         history: list[MessageRecord] = []
+        new_conversation = None
         if chat.conversation_id is None:
-            conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
+            conversation = new_conversation = ConversationRecord(
+                new_id("conv"), client_id, utc_now()
+            )
         else:
             found = await self.store.get_conversation(client_id, chat.conversation_id)
             if found is None:
@@ -184,21 +198,21 @@ class ChatService:
         user_message = MessageRecord(
             new_id("msg"), conversation.id, client_id, "user", chat.message, "complete", utc_now()
         )
-        if chat.conversation_id is None:
-            user_message = await self.store.start_conversation(conversation, user_message)
-        else:
-            user_message = await self.store.add_message(user_message)
         messages = [*_context(history), ChatMessage("user", chat.message)]
         request = ChatRequest(messages, chat.model, chat.system, request_id, self.tools)
-        return Turn(client_id, user_message, request)
+        turn = Turn(client_id, user_message, request, new_conversation)
+        if chat.stream:  # kept from the start; a plain chat stores it with the reply
+            await self._store(turn, user_message)
+        return turn
 
     async def complete(self, turn: Turn) -> dict[str, Any]:
         try:
             completion = await self.backend.complete(turn.request)
-        except BackendError:
+        except BaseException:  # a backend failure, or the client left: keep the message
             await _shielded(self._mark_failed(turn))
             raise
-        reply = await self._store_reply(turn, completion.content, "complete")
+        reply = self._reply(turn, completion.content, "complete")
+        await self._store(turn, turn.user_message, reply)
         return {
             "id": reply.id,
             "conversation_id": reply.conversation_id,
@@ -264,18 +278,23 @@ class ChatService:
                     await _shielded(self._store_partial(turn, "".join(parts)))
             await events.aclose()  # type: ignore[attr-defined]
 
-    async def _store_reply(self, turn: Turn, content: str, status: str) -> MessageRecord:
-        return await self.store.add_message(
-            MessageRecord(
-                turn.reply_id,
-                turn.user_message.conversation_id,
-                turn.client_id,
-                "assistant",
-                content,
-                status,
-                utc_now(),
-            )
+    def _reply(self, turn: Turn, content: str, status: str) -> MessageRecord:
+        conversation_id = turn.user_message.conversation_id
+        return MessageRecord(
+            turn.reply_id, conversation_id, turn.client_id, "assistant", content, status, utc_now()
         )
+
+    async def _store(self, turn: Turn, *messages: MessageRecord) -> None:
+        """Store messages of this turn in one transaction, with its conversation if new."""
+        await self.store.add_messages(messages, new_conversation=turn.new_conversation)
+        turn.new_conversation = None
+        if any(m.id == turn.user_message.id for m in messages):
+            turn.user_stored = True
+
+    async def _store_reply(self, turn: Turn, content: str, status: str) -> MessageRecord:
+        reply = self._reply(turn, content, status)
+        await self._store(turn, reply)
+        return reply
 
     async def _store_partial(self, turn: Turn, content: str) -> None:
         if content:
@@ -284,4 +303,7 @@ class ChatService:
             await self._mark_failed(turn)
 
     async def _mark_failed(self, turn: Turn) -> None:
-        await self.store.finish_message(turn.user_message.id, content=None, status="failed")
+        if turn.user_stored:
+            await self.store.finish_message(turn.user_message.id, content=None, status="failed")
+        else:
+            await self._store(turn, dataclasses.replace(turn.user_message, status="failed"))

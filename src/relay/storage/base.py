@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -50,10 +50,16 @@ class Store(Protocol):
         self, client_id: str, conversation_id: str
     ) -> ConversationRecord | None: ...
     async def add_message(self, message: MessageRecord) -> MessageRecord: ...
-    async def start_conversation(
-        self, conversation: ConversationRecord, first: MessageRecord
-    ) -> MessageRecord:
-        """Create the conversation and store its first message, in one transaction."""
+    async def add_messages(
+        self,
+        messages: Sequence[MessageRecord],
+        *,
+        new_conversation: ConversationRecord | None = None,
+    ) -> list[MessageRecord]:
+        """Store `messages` in this order, after creating `new_conversation` if given.
+
+        One transaction: all of it is stored, or none.
+        """
         ...
 
     async def finish_message(

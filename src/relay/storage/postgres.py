@@ -16,10 +16,10 @@ from relay.storage.records import ConversationRecord, MessageRecord
 from relay.storage.search import tsquery
 from relay.storage.sql import (
     INSERT_CONVERSATION,
-    INSERT_MESSAGE,
     PREFIXED_MESSAGE_COLUMNS,
     Row,
     SqlStore,
+    insert_messages_sql,
     load_migrations,
     with_seq,
 )
@@ -156,17 +156,20 @@ class PostgresStore(SqlStore):
     def _param(self, value: Any) -> Any:
         return value
 
-    async def start_conversation(
-        self, conversation: ConversationRecord, first: MessageRecord
-    ) -> MessageRecord:
+    async def add_messages(
+        self,
+        messages: Sequence[MessageRecord],
+        *,
+        new_conversation: ConversationRecord | None = None,
+    ) -> list[MessageRecord]:
         # One statement, so one round trip and one commit.
-        row = await self._fetchrow(
-            f"WITH conversation AS ({INSERT_CONVERSATION}) {INSERT_MESSAGE}",
-            *self._conversation_args(conversation),
-            *self._message_args(first),
-        )
-        assert row is not None
-        return with_seq(first, row["seq"])
+        sql = insert_messages_sql(len(messages))
+        args = [arg for m in messages for arg in self._message_args(m)]
+        if new_conversation is not None:
+            sql = f"WITH conversation AS ({INSERT_CONVERSATION}) {sql}"
+            args[0:0] = self._conversation_args(new_conversation)
+        seqs = {row["id"]: row["seq"] for row in await self._fetch(sql, *args)}
+        return [with_seq(m, seqs[m.id]) for m in messages]
 
     def _search_expression(self, query: str) -> str | None:
         return tsquery(query)

@@ -118,17 +118,23 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         return changed
 
-    async def start_conversation(
-        self, conversation: ConversationRecord, first: MessageRecord
-    ) -> MessageRecord:
-        # Queued together, so both land in one batch (one transaction), in order.
-        _, rows = await self.thread.write_all(
-            [
-                (INSERT_CONVERSATION, self._params(self._conversation_args(conversation))),
-                (INSERT_MESSAGE, self._params(self._message_args(first))),
-            ]
-        )
-        return with_seq(first, rows[0]["seq"])
+    async def add_messages(
+        self,
+        messages: Sequence[MessageRecord],
+        *,
+        new_conversation: ConversationRecord | None = None,
+    ) -> list[MessageRecord]:
+        # Queued together, so they land in one batch (one transaction), in order.
+        statements = [(INSERT_MESSAGE, self._params(self._message_args(m))) for m in messages]
+        if new_conversation is not None:
+            args = self._params(self._conversation_args(new_conversation))
+            statements.insert(0, (INSERT_CONVERSATION, args))
+        try:
+            results = await self.thread.write_all(statements)
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        rows = results[len(results) - len(messages) :]
+        return [with_seq(m, r[0]["seq"]) for m, r in zip(messages, rows, strict=True)]
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):
