@@ -40,3 +40,18 @@ async def test_keys_without_hits_in_their_window_are_swept() -> None:
     for _ in range(10):
         await limiter.hit(busy, "busy")
     assert set(limiter._hits) == {busy.key_for("busy")}
+
+
+async def test_decide_answers_what_hit_and_window_stats_answer() -> None:
+    """The one-pass decision the hot path uses agrees with limits' two calls."""
+    fast, slow, item = InMemory(), InMemory(), parse("3/minute")
+    for _ in range(5):
+        decision = fast.decide(item, ("k",))
+        allowed = await slow.hit(item, "k")
+        stats = await slow.get_window_stats(item, "k")
+        assert decision.allowed == allowed
+        assert decision.limit == 3
+        assert decision.remaining == stats.remaining
+        assert abs(decision.reset_seconds - (stats.reset_time - time.time())) <= 1
+    assert (decision.allowed, decision.remaining) == (False, 0)
+    assert 59 <= decision.reset_seconds <= 60

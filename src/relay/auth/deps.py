@@ -39,10 +39,14 @@ async def authenticate(request: Request) -> Principal:
 def require_scope(
     scope: str, *, limits: Sequence[str] = ("default",)
 ) -> Callable[..., Awaitable[Principal]]:
-    """Authenticate, count the request against the client's `limits`, then check `scope`."""
+    """Authenticate, count the request against the client's `limits`, then check `scope`.
 
-    # One dependency, not a chain: each level of FastAPI's dependency solving
-    # costs measurable time on every request.
+    A FastAPI dependency, or a plain call at the top of a route. The hot routes
+    (chat, tools) call it: resolving even one dependency costs FastAPI about
+    9 us a request (84 -> 75 us for GET /v1/tools, in process). Routes with
+    query parameters keep the dependency, which FastAPI resolves before
+    validating them, so a request without a valid token is a 401, never a 422.
+    """
     async def check(request: Request) -> Principal:
         principal = await authenticate(request)
         await limit_client(request, principal.client, limits)

@@ -66,15 +66,24 @@ class InMemory:
         self._until_sweep = sweep_every
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        now = time.time()
-        hits = self._window(_key(item, identifiers), item.get_expiry(), now)
-        if len(hits) >= item.amount:
-            return False
-        hits.append(now)
-        self._until_sweep -= 1
-        if self._until_sweep <= 0:
-            self._sweep(now)
-        return True
+        return self.decide(item, identifiers).allowed
+
+    def decide(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> Decision:
+        """Count a hit if it fits, and say where the window stands, in one pass.
+
+        What hit() then get_window_stats() answer, without their two awaits and
+        second walk of the window (the hot path: every protected request).
+        """
+        now, expiry = time.time(), item.get_expiry()
+        hits = self._window(_key(item, identifiers), expiry, now)
+        allowed = len(hits) < item.amount
+        if allowed:
+            hits.append(now)
+            self._until_sweep -= 1
+            if self._until_sweep <= 0:
+                self._sweep(now)
+        reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
+        return Decision(allowed, item.amount, item.amount - len(hits), reset)
 
     async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
         hits = self._window(_key(item, identifiers), item.get_expiry(), time.time())
@@ -122,7 +131,7 @@ def redis_storage_uri(redis_url: str) -> str:
 
 class RateLimiter:
     def __init__(self, redis_url: str | None = None) -> None:
-        self._memory: Limiter = InMemory()
+        self._memory = InMemory()
         self._redis: Limiter | None = None
         self._redis_storage: Storage | None = None
         if redis_url:
@@ -144,13 +153,13 @@ class RateLimiter:
         """Count one request against `rate` for `identity`, and say if it may pass."""
         item = parse_rate(rate)
         limiter = self._current()
+        if limiter is self._memory:
+            return self._memory.decide(item, identity)
         try:
             return await _decide(limiter, item, identity)
         except Exception as exc:  # the store failed: limit on this instance instead
-            if limiter is self._memory:
-                raise
             self._redis_failed(exc)
-            return await _decide(self._memory, item, identity)
+            return self._memory.decide(item, identity)
 
     async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything."""

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from pydantic import Field
 from starlette.responses import Response
 
-from relay.auth.deps import Principal, require_scope
+from relay.auth.deps import require_scope
 from relay.errors import ValidationFailed
 from relay.responses import JSONResponse
 from relay.routes.openapi import PROTECTED, errors
@@ -18,6 +18,7 @@ from relay.services.chat import ChatInput
 from relay.state import relay_of
 
 router = APIRouter(tags=["chat"])
+authorize = require_scope("chat", limits=("default", "chat"))
 
 CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"content": {"text/event-stream": {}}, "description": "The reply, or its SSE stream"},
@@ -49,10 +50,8 @@ CHAT_OPENAPI = {
 
 
 @router.post("/v1/chat", responses=CHAT_RESPONSES, openapi_extra=CHAT_OPENAPI)
-async def chat(
-    request: Request,
-    principal: Annotated[Principal, Depends(require_scope("chat", limits=("default", "chat")))],
-) -> Response:
+async def chat(request: Request) -> Response:
+    principal = await authorize(request)  # called, not a Depends: see relay.auth.deps
     body = await read_json(request, ChatBody)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
