@@ -90,6 +90,10 @@ class Settings(BaseSettings):
             raise ValueError("expected sqlite:///path or postgresql://...")
         return value
 
+    def default_rate(self, kind: str) -> str:
+        """The global rate of a client limit: `chat`, or `default` for every request."""
+        return self.rate_limit_chat if kind == "chat" else self.rate_limit_default
+
     @property
     def allowed_model_set(self) -> frozenset[str]:
         return frozenset(m.strip() for m in self.allowed_models.split(",") if m.strip())

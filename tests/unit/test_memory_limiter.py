@@ -6,7 +6,7 @@ import time
 
 from limits import parse
 
-from relay.limits.policy import InMemory
+from relay.limits.policy import InMemory, counter_for
 
 
 async def test_exactly_the_limit_passes_within_the_window() -> None:
@@ -46,7 +46,7 @@ async def test_decide_answers_what_hit_and_window_stats_answer() -> None:
     """The one-pass decision the hot path uses agrees with limits' two calls."""
     fast, slow, item = InMemory(), InMemory(), parse("3/minute")
     for _ in range(5):
-        decision = fast.decide(item, ("k",))
+        decision = fast.decide(counter_for("3/minute", ("k",)))
         allowed = await slow.hit(item, "k")
         stats = await slow.get_window_stats(item, "k")
         assert decision.allowed == allowed

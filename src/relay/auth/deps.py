@@ -9,7 +9,7 @@ from fastapi import Request
 
 from relay.errors import InsufficientScope, InvalidToken
 from relay.limits.deps import limit_client
-from relay.state import relay_of
+from relay.state import Relay, relay_of
 from relay.storage.records import ClientRecord
 
 
@@ -20,12 +20,19 @@ class Principal:
     jti: str
 
 
-async def authenticate(request: Request) -> Principal:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+def _authorization(request: Request) -> str:
+    # Straight from the ASGI scope: request.headers would build a Headers object.
+    headers: list[tuple[bytes, bytes]] = request.scope["headers"]
+    for name, value in headers:
+        if name == b"authorization":
+            return value.decode("latin-1")
+    return ""
+
+
+async def authenticate(request: Request, relay: Relay) -> Principal:
+    scheme, _, token = _authorization(request).partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken()
-    relay = relay_of(request)
     claims = relay.tokens.verify(token.strip())
     client = await relay.cache.get(claims.client_id)
     # The generation check is what makes regenerate and disable revoke at once.
@@ -48,8 +55,9 @@ def require_scope(
     validating them, so a request without a valid token is a 401, never a 422.
     """
     async def check(request: Request) -> Principal:
-        principal = await authenticate(request)
-        await limit_client(request, principal.client, limits)
+        relay = relay_of(request)
+        principal = await authenticate(request, relay)
+        await limit_client(request, relay, principal.client, limits)
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
         return principal

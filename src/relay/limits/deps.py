@@ -9,7 +9,7 @@ from starlette.requests import HTTPConnection
 
 from relay.errors import RelayError
 from relay.limits.policy import Decision
-from relay.state import relay_of
+from relay.state import Relay, relay_of
 from relay.storage.records import ClientRecord
 
 logger = logging.getLogger("relay.limits")
@@ -27,17 +27,12 @@ def _add_headers(connection: HTTPConnection, decision: Decision) -> None:
 
 
 async def limit_client(
-    connection: HTTPConnection, client: ClientRecord, kinds: Sequence[str]
+    connection: HTTPConnection, relay: Relay, client: ClientRecord, kinds: Sequence[str]
 ) -> None:
     """Count one request against each of the client's limits named in `kinds`."""
-    relay = relay_of(connection)
-    defaults = {
-        "default": relay.settings.rate_limit_default,
-        "chat": relay.settings.rate_limit_chat,
-    }
     shown: Decision | None = None
     for kind in kinds:
-        rate = client.rate_limits.get(kind) or defaults[kind]
+        rate = client.rate_limits.get(kind) or relay.settings.default_rate(kind)
         decision = await relay.limiter.hit(rate, kind, client.id)
         if shown is None or decision.remaining < shown.remaining or not decision.allowed:
             shown = decision

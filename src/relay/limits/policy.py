@@ -66,24 +66,25 @@ class InMemory:
         self._until_sweep = sweep_every
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        return self.decide(item, identifiers).allowed
+        counter = Counter(_key(item, identifiers), item.amount, item.get_expiry())
+        return self.decide(counter).allowed
 
-    def decide(self, item: RateLimitItem, identifiers: tuple[str, ...]) -> Decision:
+    def decide(self, counter: Counter) -> Decision:
         """Count a hit if it fits, and say where the window stands, in one pass.
 
         What hit() then get_window_stats() answer, without their two awaits and
         second walk of the window (the hot path: every protected request).
         """
-        now, expiry = time.time(), item.get_expiry()
-        hits = self._window(_key(item, identifiers), expiry, now)
-        allowed = len(hits) < item.amount
+        now, expiry, amount = time.time(), counter.expiry, counter.amount
+        hits = self._window(counter.key, expiry, now)
+        allowed = len(hits) < amount
         if allowed:
             hits.append(now)
             self._until_sweep -= 1
             if self._until_sweep <= 0:
                 self._sweep(now)
         reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
-        return Decision(allowed, item.amount, item.amount - len(hits), reset)
+        return Decision(allowed, amount, amount - len(hits), reset)
 
     async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
         hits = self._window(_key(item, identifiers), item.get_expiry(), time.time())
@@ -112,6 +113,22 @@ class InMemory:
         ]
         for key in idle:
             del self._hits[key], self._expiry[key]
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """One moving window: its storage key, how many hits it holds, for how long."""
+
+    key: str
+    amount: int
+    expiry: int
+
+
+@lru_cache(maxsize=65_536)
+def counter_for(rate: str, identifiers: tuple[str, ...]) -> Counter:
+    """Built once per rate and client, looked up by strings (a RateLimitItem hashes in Python)."""
+    item = parse_rate(rate)
+    return Counter(item.key_for(*identifiers), item.amount, item.get_expiry())
 
 
 @lru_cache(maxsize=65_536)
@@ -151,15 +168,14 @@ class RateLimiter:
 
     async def hit(self, rate: str, *identity: str) -> Decision:
         """Count one request against `rate` for `identity`, and say if it may pass."""
-        item = parse_rate(rate)
         limiter = self._current()
         if limiter is self._memory:
-            return self._memory.decide(item, identity)
+            return self._memory.decide(counter_for(rate, identity))
         try:
-            return await _decide(limiter, item, identity)
+            return await _decide(limiter, parse_rate(rate), identity)
         except Exception as exc:  # the store failed: limit on this instance instead
             self._redis_failed(exc)
-            return self._memory.decide(item, identity)
+            return self._memory.decide(counter_for(rate, identity))
 
     async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything."""

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
 
 from relay.auth.deps import require_scope
 from relay.routes.openapi import PROTECTED, errors
@@ -14,10 +16,24 @@ router = APIRouter(tags=["tools"])
 authorize = require_scope("tools")
 
 
+class Tool(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolList(BaseModel):
+    tools: list[Tool]
+
+
 @router.get(
     "/v1/tools",
+    response_model=ToolList,  # documents the body; the route sends it pre-encoded
     responses=errors(*PROTECTED, 502, 503, 504),
 )
-async def tools(request: Request) -> dict[str, Any]:
+async def tools(request: Request) -> Response:
     await authorize(request)  # called, not a Depends: see relay.auth.deps
-    return {"tools": await relay_of(request).tools.list()}
+    # The list changes only when it is refreshed, so its JSON is encoded then,
+    # not on every request (FastAPI would validate and encode the dict each time).
+    body = await relay_of(request).tools.rendered()
+    return Response(body, media_type="application/json")

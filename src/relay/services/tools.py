@@ -63,6 +63,7 @@ class ToolService:
         self.registry = registry
         self.ttl = ttl
         self._cached: list[dict[str, Any]] | None = None
+        self._rendered = b""
         self._cached_at = 0.0
 
     async def list(self) -> list[dict[str, Any]]:
@@ -71,5 +72,11 @@ class ToolService:
         merged = {tool.name: tool for tool in await self.backend.tools()}
         merged.update({tool.name: tool for tool in self.registry})
         self._cached = [tool.as_dict() for tool in merged.values()]
+        self._rendered = orjson.dumps({"tools": self._cached})
         self._cached_at = time.monotonic()
         return self._cached
+
+    async def rendered(self) -> bytes:
+        """The `{"tools": [...]}` body, encoded once per refresh of the list."""
+        await self.list()
+        return self._rendered
