@@ -60,6 +60,7 @@ class UpstreamBackend:
         else:
             self._headers = {}
         self._base = url.with_user(None)
+        self._urls: dict[str, URL] = {}
         self._timeout = settings.backend_timeout
         self._retries = settings.backend_max_retries
         self._session: aiohttp.ClientSession | None = None
@@ -70,8 +71,6 @@ class UpstreamBackend:
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 connector=aiohttp.TCPConnector(limit=100, keepalive_timeout=30),
-                # orjson, not the standard library's encoder, for every request body.
-                json_serialize=lambda value: orjson.dumps(value).decode(),
                 timeout=aiohttp.ClientTimeout(sock_connect=self._timeout, sock_read=self._timeout),
             )
         return self._session
@@ -87,11 +86,15 @@ class UpstreamBackend:
     ) -> aiohttp.ClientResponse:
         """Send one call, retrying 5xx and broken connections; raise on an error answer."""
         headers = {"X-Request-ID": request_id} if request_id else {}
+        # Encoded once, as bytes: aiohttp's json= would encode to str, then to bytes.
+        data = None if json is None else orjson.dumps(json)
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         for attempt in range(retries + 1):
             last = attempt == retries
             try:
                 response = await self._client().request(
-                    method, self._base / path, json=json, headers=headers
+                    method, self._url(path), data=data, headers=headers
                 )
             except (aiohttp.ClientConnectionError, TimeoutError):
                 if last:
@@ -105,6 +108,12 @@ class UpstreamBackend:
                 raise failure
             await asyncio.sleep(retry_delay(attempt))
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _url(self, path: str) -> URL:
+        url = self._urls.get(path)
+        if url is None:  # yarl's join takes longer than the dict
+            url = self._urls[path] = self._base / path
+        return url
 
     async def _failure(self, response: aiohttp.ClientResponse) -> BackendError:
         async with response:
