@@ -1,6 +1,7 @@
 """CPU time per request of each server: a steadier figure than req/s to work with.
 
 Usage: .venv/bin/python -m bench.cost [seconds] [rounds]
+(BENCH_TARGETS=relay-sqlite measures only that Relay, beside both baselines.)
 Starts the stub, both baselines and Relay (SQLite, and PostgreSQL when it
 answers), puts wrk load (16 connections) on each endpoint in turn and reads the
 server's user + system CPU time from /proc before and after. Req/s on two cores
@@ -73,7 +74,8 @@ def main() -> int:
     tools = ensure_tools()
     run = Run(cfg, Path(tempfile.mkdtemp(prefix="relay-cost-", dir=cfg.tmp_root)))
     try:
-        needed = {"ceiling", "naive", "relay-sqlite", "relay-postgres"}
+        relays = os.environ.get("BENCH_TARGETS", "relay-sqlite,relay-postgres").split(",")
+        needed = {"ceiling", "naive", *relays}
         servers = start_servers(run, tools["nginx"], needed)
         specs = write_specs(run.tmp)
         pids = {name: process.pid for name, process in run.sup.children}
