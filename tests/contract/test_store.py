@@ -323,3 +323,31 @@ async def test_concurrent_writes_each_get_their_own_result(store: Store) -> None
     listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
     by_id = {m.id: m.seq for m in listed}
     assert all(by_id[m.id] == m.seq for m in stored)
+
+
+async def test_a_bad_write_among_concurrent_ones_fails_alone(store: Store) -> None:
+    """Concurrent writes share a transaction (group commit); one bad one must not sink the rest."""
+    from relay.storage.records import ConversationRecord, MessageRecord
+
+    client = client_record()
+    await store.create_client(client)
+    taken = ConversationRecord(new_id("conv"), client.id, utc_now())
+    await store.create_conversation(taken)
+
+    def chat(conversation: ConversationRecord) -> list[MessageRecord]:
+        return [
+            MessageRecord(new_id("msg"), conversation.id, client.id, role, role, "complete",
+                          utc_now())
+            for role in ("user", "assistant")
+        ]  # fmt: skip
+
+    fresh = [ConversationRecord(new_id("conv"), client.id, utc_now()) for _ in range(6)]
+    writes = [store.add_messages(chat(c), new_conversation=c) for c in fresh]
+    writes.insert(3, store.add_messages(chat(taken), new_conversation=taken))  # id taken
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert len(failed) == 1 and results[3] is failed[0]
+    stored = [r for r in results if not isinstance(r, BaseException)]
+    listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
+    assert {m.id for m in listed} == {m.id for r in stored for m in r}
+    assert len(listed) == 12

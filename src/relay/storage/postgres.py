@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -12,14 +13,13 @@ import orjson
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
+from relay.storage.group_commit import GroupCommit
 from relay.storage.records import ConversationRecord, MessageRecord
 from relay.storage.search import tsquery
 from relay.storage.sql import (
-    INSERT_CONVERSATION,
     PREFIXED_MESSAGE_COLUMNS,
     Row,
     SqlStore,
-    insert_messages_sql,
     load_migrations,
     with_seq,
 )
@@ -35,6 +35,49 @@ CONNECTION_ERRORS = (
     asyncpg.exceptions.InternalClientError,
 )
 PLACEHOLDER = re.compile(r"\?")
+# Every new conversation and message of a batch of chats, in one statement: one
+# round trip and one commit, and one prepared statement whatever the batch size
+# (arrays, not a VALUES list per size). ORDER BY n keeps each chat's messages in
+# their order, so a reply's seq is always after its question's.
+INSERT_BATCH = """
+WITH conversation AS (
+    INSERT INTO conversations (id, client_id, created_at)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+)
+INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)
+SELECT id, conversation_id, client_id, role, content, status, created_at
+FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
+            $10::timestamptz[]) WITH ORDINALITY
+    AS m (id, conversation_id, client_id, role, content, status, created_at, n)
+ORDER BY n
+RETURNING id, seq
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class _NewMessages:
+    """One add_messages call: its messages, and the conversation they start, if any."""
+
+    messages: Sequence[MessageRecord]
+    conversation: ConversationRecord | None
+
+
+def _batch_args(batch: Sequence[_NewMessages]) -> list[list[Any]]:
+    """INSERT_BATCH's ten arrays: three columns of conversations, seven of messages."""
+    conversations = [w.conversation for w in batch if w.conversation is not None]
+    messages = [m for w in batch for m in w.messages]
+    return [
+        [c.id for c in conversations],
+        [c.client_id for c in conversations],
+        [c.created_at for c in conversations],
+        [m.id for m in messages],
+        [m.conversation_id for m in messages],
+        [m.client_id for m in messages],
+        [m.role for m in messages],
+        [m.content for m in messages],
+        [m.status for m in messages],
+        [m.created_at for m in messages],
+    ]
 # Any constant works; it only has to be the same for every Relay instance.
 MIGRATION_LOCK_ID = 0x52454C4159
 
@@ -78,6 +121,9 @@ class PostgresStore(SqlStore):
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
         self._sql_cache: dict[str, str] = {}
+        self._writes: GroupCommit[_NewMessages, list[MessageRecord]] = GroupCommit(
+            self._insert_batch
+        )
 
     async def open(self) -> None:
         try:
@@ -93,6 +139,7 @@ class PostgresStore(SqlStore):
             raise StoreUnavailable(f"cannot reach PostgreSQL: {type(exc).__name__}") from exc
 
     async def close(self) -> None:
+        await self._writes.drain()
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -162,14 +209,20 @@ class PostgresStore(SqlStore):
         *,
         new_conversation: ConversationRecord | None = None,
     ) -> list[MessageRecord]:
-        # One statement, so one round trip and one commit.
-        sql = insert_messages_sql(len(messages))
-        args = [arg for m in messages for arg in self._message_args(m)]
-        if new_conversation is not None:
-            sql = f"WITH conversation AS ({INSERT_CONVERSATION}) {sql}"
-            args[0:0] = self._conversation_args(new_conversation)
-        seqs = {row["id"]: row["seq"] for row in await self._fetch(sql, *args)}
-        return [with_seq(m, seqs[m.id]) for m in messages]
+        # Grouped with the writes of concurrent chats: see group_commit.py.
+        return await self._writes.submit(_NewMessages(messages, new_conversation))
+
+    async def _insert_batch(
+        self, batch: list[_NewMessages]
+    ) -> list[list[MessageRecord] | Exception]:
+        try:
+            rows = await self._fetch(INSERT_BATCH, *_batch_args(batch))
+        except asyncpg.PostgresError as exc:  # a constraint: find whose, one by one
+            if len(batch) == 1:
+                return [exc]
+            return [(await self._insert_batch([write]))[0] for write in batch]
+        seqs = {row["id"]: row["seq"] for row in rows}
+        return [[with_seq(m, seqs[m.id]) for m in write.messages] for write in batch]
 
     def _search_expression(self, query: str) -> str | None:
         return tsquery(query)

@@ -33,18 +33,10 @@ PREFIXED_MESSAGE_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.s
 
 
 INSERT_CONVERSATION = "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)"
-
-
-def insert_messages_sql(count: int) -> str:
-    """One INSERT for `count` messages, answering each row's id and seq."""
-    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?)"] * count)
-    return (
-        "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
-        f" VALUES {rows} RETURNING id, seq"
-    )
-
-
-INSERT_MESSAGE = insert_messages_sql(1)
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id, seq"
+)
 
 
 def with_seq(message: MessageRecord, seq: int) -> MessageRecord:

@@ -1,10 +1,8 @@
 """One SQLite connection on its own thread, with group commit.
 
-Every commit with `synchronous = FULL` waits for an fsync (about 0.45 ms on the
-reference machine), and SQLite has one writer at a time. So writes queue up
-and the thread commits all that are waiting in one transaction: concurrent
-requests share one fsync, and each still waits for the commit that holds its
-own write, so nothing acknowledged can be lost. Reads run on the same thread
+Every commit with `synchronous = FULL` waits for an fsync, and SQLite has one
+writer at a time. So writes queue up and the thread commits all that are
+waiting in one transaction (see group_commit.py). Reads run on the same thread
 between batches.
 """
 
@@ -14,23 +12,17 @@ import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from relay.storage.group_commit import GroupCommit
+
 T = TypeVar("T")
+Statements = Sequence[tuple[str, Sequence[Any]]]
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
 
 
 def is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(WRITE_VERBS)
-
-
-@dataclass(slots=True)
-class _Write:
-    """Statements that stand or fall together, and where their results go."""
-
-    statements: Sequence[tuple[str, Sequence[Any]]]
-    future: asyncio.Future[list[Any]]
 
 
 def _run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Any:
@@ -46,8 +38,7 @@ class SQLiteThread:
         self.pragmas = pragmas
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-sqlite")
         self._db: sqlite3.Connection | None = None
-        self._pending: list[_Write] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._writes: GroupCommit[Statements, list[Any]] = GroupCommit(self._commit_batch)
 
     async def open(self) -> None:
         await self.call(self._connect)
@@ -60,8 +51,7 @@ class SQLiteThread:
         self._db = db
 
     async def close(self) -> None:
-        if self._flusher is not None:
-            await asyncio.shield(self._flusher)
+        await self._writes.drain()
         if self._db is not None:
             await self.call(self._db.close)
             self._db = None
@@ -87,35 +77,21 @@ class SQLiteThread:
         (result,) = await self.write_all([(sql, args)])
         return result
 
-    async def write_all(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    async def write_all(self, statements: Statements) -> list[Any]:
         """Queue writes together: they share a transaction, in this order, all or none."""
-        write = _Write(statements, asyncio.get_running_loop().create_future())
-        self._pending.append(write)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        return await write.future
+        return await self._writes.submit(statements)
 
-    async def _flush(self) -> None:
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                results = await self.call(self._commit, batch)
-            except Exception as exc:  # the whole batch failed (disk full, I/O error, closed)
-                results = [exc] * len(batch)
-            for write, result in zip(batch, results, strict=True):
-                if write.future.done():  # its request was cancelled; the write stands
-                    continue
-                if isinstance(result, Exception):
-                    write.future.set_exception(result)
-                else:
-                    write.future.set_result(result)
+    async def _commit_batch(self, batch: list[Statements]) -> list[list[Any] | Exception]:
+        return await self.call(self._commit, batch)
 
-    def _commit(self, batch: list[_Write]) -> list[Any]:
+    def _commit(self, batch: list[Statements]) -> list[list[Any] | Exception]:
         """On the thread: all writes in one transaction; alone, if one of them fails."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            results = [[_run_one(db, sql, args) for sql, args in w.statements] for w in batch]
+            results: list[list[Any] | Exception] = [
+                [_run_one(db, sql, args) for sql, args in statements] for statements in batch
+            ]
             db.execute("COMMIT")
             return results
         except sqlite3.Error:
@@ -123,10 +99,10 @@ class SQLiteThread:
             if len(batch) == 1:
                 raise
         # Rare: retry one by one, so one bad write fails only its own request.
-        return [self._commit_alone(w) for w in batch]
+        return [self._commit_alone(statements) for statements in batch]
 
-    def _commit_alone(self, write: _Write) -> Any:
+    def _commit_alone(self, statements: Statements) -> list[Any] | Exception:
         try:
-            return self._commit([write])[0]
+            return self._commit([statements])[0]
         except sqlite3.Error as exc:
             return exc
