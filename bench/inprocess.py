@@ -127,6 +127,9 @@ async def relay(endpoint: str, count: int, width: int) -> float:
         service = app.state.relay.clients
         new = await service.create("bench", scopes=["chat", "history", "tools"])
         token = (await service.exchange(new.api_key)).access_token
+        if endpoint == "history":  # a full page to read: 50 of the messages chats stored
+            chat = scope_for(app, "POST", "/v1/chat", token, CHAT_BODY)
+            await drive(app, chat, CHAT_BODY, 50, 1)
         method, path, body = ROUTES[endpoint]
         return await drive(app, scope_for(app, method, path, token, body), body, count, width)
 

@@ -54,6 +54,7 @@ def require_scope(
     query parameters keep the dependency, which FastAPI resolves before
     validating them, so a request without a valid token is a 401, never a 422.
     """
+
     async def check(request: Request) -> Principal:
         relay = relay_of(request)
         principal = await authenticate(request, relay)

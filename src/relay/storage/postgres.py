@@ -78,6 +78,8 @@ def _batch_args(batch: Sequence[_NewMessages]) -> list[list[Any]]:
         [m.status for m in messages],
         [m.created_at for m in messages],
     ]
+
+
 # Any constant works; it only has to be the same for every Relay instance.
 MIGRATION_LOCK_ID = 0x52454C4159
 
