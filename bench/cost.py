@@ -52,14 +52,15 @@ def thread_seconds(pid: int) -> dict[str, float]:
 def measure(
     tool: Path, url: str, pid: int, spec: Path, tokens: Path | None, seconds: int
 ) -> dict[str, float]:
-    """µs of CPU per request, in all and per thread name."""
+    """µs of CPU per request, in all and per thread; and wrk's req/s."""
     before = thread_seconds(pid)
     result = wrk.run(tool, wrk.Load(f"{url}/", spec, tokens, 16, seconds, 2))
     if result.non_2xx or result.socket_errors:
         raise SystemExit(f"bench.cost: errors from {url}: {result}")
     after = thread_seconds(pid)
     spent = {k: (v - before.get(k, 0.0)) / result.requests * 1e6 for k, v in after.items()}
-    return {"all": sum(spent.values()), **{k: v for k, v in spent.items() if v >= 1}}
+    cost = {"all": sum(spent.values()), **{k: v for k, v in spent.items() if v >= 1}}
+    return {**cost, "req/s": result.rps}
 
 
 def _medians(samples: list[dict[str, float]]) -> dict[str, float]:
@@ -103,8 +104,9 @@ def main() -> int:
     base[HISTORY] = base[TOOLS]
     for key, cost in medians.items():
         ratio = base[key.split(" ", 1)[1]] / cost["all"]
-        threads = ", ".join(f"{k} {v:.0f}" for k, v in cost.items() if k != "all")
-        print(f"{key:32} {cost['all']:6.0f} µs/request  baseline/this {ratio:4.2f}  ({threads})")
+        threads = ", ".join(f"{k} {v:.0f}" for k, v in cost.items() if k not in ("all", "req/s"))
+        line = f"{key:32} {cost['all']:6.0f} µs/request  baseline/this {ratio:4.2f}"
+        print(f"{line}  {cost['req/s']:7.0f} req/s  ({threads})")
     return 0
 
 
