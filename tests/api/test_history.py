@@ -26,7 +26,7 @@ async def page(running: Running, headers: dict[str, str], **params: Any) -> dict
 
 async def new_conversation(running: Running, client_id: str) -> str:
     conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
-    await running.relay.store.create_conversation(conversation)
+    await running.relay.store.add_messages([], new_conversation=conversation)
     return conversation.id
 
 
@@ -45,7 +45,7 @@ async def add_messages(
             "complete",
             utc_now(),
         )
-        await running.relay.store.add_message(message)
+        await running.relay.store.add_messages([message])
         ids.append(message.id)
     return ids
 

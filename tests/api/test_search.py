@@ -88,7 +88,7 @@ async def load_corpus(running: Running) -> Corpus:
     conversations = []
     for _ in range(CONVERSATIONS):
         conversation = ConversationRecord(new_id("conv"), client_id, utc_now())
-        await store.create_conversation(conversation)
+        await store.add_messages([], new_conversation=conversation)
         conversations.append(conversation.id)
     docs, messages = [], []
     for index, text in enumerate(corpus_texts()):
@@ -105,7 +105,7 @@ async def load_corpus(running: Running) -> Corpus:
         messages.append(message)
         docs.append(Doc(message.id, which, text))
     for start in range(0, len(messages), 24):
-        await asyncio.gather(*(store.add_message(m) for m in messages[start : start + 24]))
+        await asyncio.gather(*(store.add_messages([m]) for m in messages[start : start + 24]))
     return Corpus(docs, conversations, headers)
 
 

@@ -288,7 +288,7 @@ async def test_add_messages_to_a_conversation_keeps_their_order(store: Store) ->
     client = client_record()
     await store.create_client(client)
     conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
-    await store.create_conversation(conversation)
+    await store.add_messages([], new_conversation=conversation)
     batches = [
         [
             MessageRecord(new_id("msg"), conversation.id, client.id, role, f"{role} {i}",
@@ -312,13 +312,14 @@ async def test_concurrent_writes_each_get_their_own_result(store: Store) -> None
     client = client_record()
     await store.create_client(client)
     conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
-    await store.create_conversation(conversation)
+    await store.add_messages([], new_conversation=conversation)
     messages = [
         MessageRecord(new_id("msg"), conversation.id, client.id, "user", f"m{i}", "complete",
                       utc_now())
         for i in range(40)
     ]  # fmt: skip
-    stored = await asyncio.gather(*(store.add_message(m) for m in messages))
+    results = await asyncio.gather(*(store.add_messages([m]) for m in messages))
+    stored = [m for (m,) in results]
     assert len({m.seq for m in stored}) == 40
     listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
     by_id = {m.id: m.seq for m in listed}
@@ -332,7 +333,7 @@ async def test_a_bad_write_among_concurrent_ones_fails_alone(store: Store) -> No
     client = client_record()
     await store.create_client(client)
     taken = ConversationRecord(new_id("conv"), client.id, utc_now())
-    await store.create_conversation(taken)
+    await store.add_messages([], new_conversation=taken)
 
     def chat(conversation: ConversationRecord) -> list[MessageRecord]:
         return [

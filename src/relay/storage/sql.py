@@ -213,9 +213,6 @@ class SqlStore(abc.ABC):
             "UPDATE clients SET last_used_at = ? WHERE id = ?", self._param(when), client_id
         )
 
-    async def create_conversation(self, conversation: ConversationRecord) -> None:
-        await self._execute(INSERT_CONVERSATION, *self._conversation_args(conversation))
-
     async def get_conversation(
         self, client_id: str, conversation_id: str
     ) -> ConversationRecord | None:
@@ -241,11 +238,6 @@ class SqlStore(abc.ABC):
 
     def _conversation_args(self, conversation: ConversationRecord) -> list[Any]:
         return [conversation.id, conversation.client_id, self._param(conversation.created_at)]
-
-    async def add_message(self, message: MessageRecord) -> MessageRecord:
-        row = await self._fetchrow(INSERT_MESSAGE, *self._message_args(message))
-        assert row is not None
-        return with_seq(message, row["seq"])
 
     async def finish_message(self, message_id: str, *, content: str | None, status: str) -> None:
         if content is None:
