@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import logging
 import re
-import secrets
 import time
 
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.errors import error_response
-from relay.observability.logging import AccessRecord
+from relay.ids import random_hex
+from relay.observability.access_log import AccessLog
 from relay.observability.metrics import Metrics
 
-logger = logging.getLogger("relay.access")
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 
@@ -30,6 +29,7 @@ class RequestMiddleware:
         self.app = app
         self.max_body_bytes = max_body_bytes
         self.metrics = metrics
+        self.access_log = AccessLog(logging.getLogger("relay.access"))
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -62,7 +62,19 @@ class RequestMiddleware:
             seconds = time.perf_counter() - started
             route = _route_template(scope)
             self.metrics.observe_request(route, scope["method"], status, seconds)
-            _log_request(scope, route, status, seconds)
+            self._log(scope, route, status, seconds)
+
+    def _log(self, scope: Scope, route: str, status: int, seconds: float) -> None:
+        state = scope["state"]
+        fields = {
+            "request_id": state.get("request_id"),
+            "client_id": state.get("client_id"),
+            "method": scope["method"],
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
+        }
+        self.access_log.write(fields)
 
     def _capped(self, receive: Receive) -> Receive:
         received = 0
@@ -103,7 +115,7 @@ def _watched_headers(scope: Scope) -> dict[bytes, bytes]:
 
 def _request_id(headers: dict[bytes, bytes]) -> str:
     candidate = headers.get(b"x-request-id", b"").decode("latin-1")
-    return candidate if REQUEST_ID.match(candidate) else secrets.token_hex(16)
+    return candidate if REQUEST_ID.match(candidate) else random_hex(16)
 
 
 def _declared_length(headers: dict[bytes, bytes]) -> int:
@@ -128,20 +140,3 @@ def _route_template(scope: Scope) -> str:
     """The matched route's template: raw paths would leak ids and explode label counts."""
     route = scope.get("route")
     return getattr(route, "path", None) or "unmatched"
-
-
-def _log_request(scope: Scope, route: str, status: int, seconds: float) -> None:
-    if not logger.isEnabledFor(logging.INFO):
-        return
-    state = scope["state"]
-    fields = {
-        "request_id": state.get("request_id"),
-        "client_id": state.get("client_id"),
-        "method": scope["method"],
-        "route": route,
-        "status": status,
-        "duration_ms": round(seconds * 1000, 2),
-    }
-    # Built and handled directly: logger.info() would also walk the stack to
-    # find its caller, the same line every time (see AccessRecord for the rest).
-    logger.handle(AccessRecord(logger.name, fields))

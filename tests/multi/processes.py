@@ -7,9 +7,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import IO
 
 import httpx
 import orjson
@@ -63,17 +64,23 @@ def _wait_healthy(instance: Instance, deadline: float) -> None:
 
 
 @contextmanager
-def relay_instances(env: Mapping[str, str], count: int) -> Iterator[list[Instance]]:
+def relay_instances(
+    env: Mapping[str, str],
+    count: int,
+    *,
+    extra_args: Sequence[str] = (),
+    stderr: IO[bytes] | int = subprocess.DEVNULL,
+) -> Iterator[list[Instance]]:
     """Start `count` Relay processes at once on one configuration (so they race to migrate)."""
     instances: list[Instance] = []
     try:
         for _ in range(count):
             port = free_port()
             process = subprocess.Popen(
-                [sys.executable, "-m", "relay.cli", "serve", "--port", str(port)],
+                [sys.executable, "-m", "relay.cli", "serve", "--port", str(port), *extra_args],
                 env=dict(env),
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stderr=stderr,
             )
             instances.append(Instance(process, f"http://127.0.0.1:{port}"))
         deadline = time.monotonic() + START_TIMEOUT

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import logging.config
 import os
+import select
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, TextIO
 
 import orjson
 
@@ -67,34 +71,142 @@ _ACCESS_FIXED: dict[str, Any] = {
 }
 
 
-class JsonFormatter(logging.Formatter):
+class RelayFormatter(logging.Formatter):
+    """Formats a line from its parts, so the access log can skip building a LogRecord."""
+
     def format(self, record: logging.LogRecord) -> str:
+        exception = self.formatException(record.exc_info) if record.exc_info else None
+        parts = (record.created, record.levelname, record.name, record.getMessage())
+        return self.format_line(*parts, _extras(record), exception)
+
+    def format_line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        extras: dict[str, Any],
+        exception: str | None = None,
+    ) -> str:
+        raise NotImplementedError
+
+
+class JsonFormatter(RelayFormatter):
+    def format_line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        extras: dict[str, Any],
+        exception: str | None = None,
+    ) -> str:
         line: dict[str, Any] = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": record.getMessage(),
-            **_extras(record),
+            "time": iso_time(created),
+            "level": level.lower(),
+            "logger": logger,
+            "message": message,
+            **extras,
         }
-        if record.exc_info:
-            line["exception"] = self.formatException(record.exc_info)
+        if exception:
+            line["exception"] = exception
         return orjson.dumps(line, default=str).decode()
 
 
-class TextFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in _extras(record).items())
-        text = f"{record.levelname:<7} {record.name}: {record.getMessage()} {fields}".rstrip()
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
+class TextFormatter(RelayFormatter):
+    def format_line(
+        self,
+        created: float,
+        level: str,
+        logger: str,
+        message: str,
+        extras: dict[str, Any],
+        exception: str | None = None,
+    ) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in extras.items())
+        text = f"{level:<7} {logger}: {message} {fields}".rstrip()
+        return f"{text}\n{exception}" if exception else text
+
+
+@lru_cache(maxsize=4)
+def _second(whole: int) -> str:
+    return datetime.fromtimestamp(whole, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def iso_time(created: float) -> str:
+    """ISO 8601 in UTC to the microsecond; the date part is worked out once a second."""
+    whole = int(created)
+    return f"{_second(whole)}.{int((created - whole) * 1e6):06d}+00:00"
+
+
+class LineHandler(logging.StreamHandler[TextIO]):
+    """Relay's log handler: records go out at once, access lines once per loop turn.
+
+    A request's access line waits in memory until the event loop finishes its
+    current turn, then all lines of that turn go out together: one write for
+    many requests instead of a write and a flush each. Any other record first
+    writes out the lines waiting before it, so the stream keeps their order.
+    Writes stay under PIPE_BUF and end on a line, so workers sharing a pipe
+    never tear each other's lines.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        super().__init__(stream)
+        self._lines: list[str] = []
+        # The loop that will write the waiting lines; another loop (a test's
+        # next one, say) schedules its own write rather than wait on a dead one.
+        self._write_on: asyncio.AbstractEventLoop | None = None
+
+    def add_line(self, line: str) -> None:
+        self._lines.append(line + self.terminator)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a script, a thread): write it now
+            self.write_lines()
+            return
+        if self._write_on is not loop:
+            loop.call_soon(self.write_lines)
+            self._write_on = loop
+
+    def write_lines(self) -> None:
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self._write_on = None
+            lines, self._lines = self._lines, []
+            for chunk in _chunks(lines, select.PIPE_BUF):
+                self.stream.write(chunk)
+                self.stream.flush()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self._lines:
+            self.write_lines()
+        super().emit(record)
+
+    def flush(self) -> None:
+        if self._lines:
+            self.write_lines()
+        super().flush()
+
+
+def _chunks(lines: list[str], limit: int) -> Iterator[str]:
+    """Whole lines joined into pieces of at most `limit` characters (a longer line alone)."""
+    chunk: list[str] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) > limit:
+            yield "".join(chunk)
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line)
+    if chunk:
+        yield "".join(chunk)
 
 
 def log_config(level: str = "info", log_format: str = "auto") -> dict[str, Any]:
     """A dictConfig for Relay's and uvicorn's loggers (each worker process applies it)."""
     use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
     formatter = JsonFormatter if use_json else TextFormatter
-    handler = {"class": "logging.StreamHandler", "formatter": "relay", "stream": "ext://sys.stderr"}
+    handler_class = f"{LineHandler.__module__}.{LineHandler.__qualname__}"
+    handler = {"class": handler_class, "formatter": "relay", "stream": "ext://sys.stderr"}
     logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return {
         "version": 1,

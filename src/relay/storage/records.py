@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+from relay.ids import random_hex
 
 MessageStatus = str  # "complete" | "failed" | "incomplete" | "pending"
 
@@ -22,7 +23,7 @@ def rfc3339(value: datetime) -> str:
 
 def new_id(prefix: str) -> str:
     """A time-ordered opaque id, so that listing by id lists by creation."""
-    return f"{prefix}_{time.time_ns() // 1000:014x}{secrets.token_hex(5)}"
+    return f"{prefix}_{time.time_ns() // 1000:014x}{random_hex(5)}"
 
 
 @dataclass(frozen=True, slots=True)
