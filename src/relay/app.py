@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
 
@@ -83,6 +84,24 @@ async def build_relay(settings: Settings, store: Store, metrics: Metrics) -> Rel
     )
 
 
+@contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep what start-up built (modules, routes, models) out of the collector's passes.
+
+    All of it lives as long as the app, yet every full collection walks it:
+    about 90k objects, 20-40 ms during which no request moves (measured in
+    process). Frozen, a full pass walks only what requests left behind.
+    Thawed when the app stops, so a process that builds many apps (tests)
+    can still free the ones it is done with.
+    """
+    gc.collect()  # what start-up threw away is freed, not frozen for good
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     metrics = Metrics()
@@ -96,7 +115,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             relay = await build_relay(settings, store, metrics)
             app.state.relay = relay
             await relay.clients.feed.start(relay.cache.on_change)
-            yield
+            with frozen_heap():
+                yield
             await relay.clients.feed.stop()
             await relay.backend.close()
         finally:
