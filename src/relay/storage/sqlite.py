@@ -24,6 +24,7 @@ from relay.storage.sql import (
     load_migrations,
     with_seq,
 )
+from relay.storage.sqlite_search import INDEX_DELAY_SECONDS, SearchIndex
 from relay.storage.sqlite_thread import SQLiteThread, is_write
 
 # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
@@ -44,9 +45,11 @@ class SQLiteStore(SqlStore):
         " WHERE messages_fts MATCH ? AND {where} ORDER BY rank, m.seq DESC LIMIT ? OFFSET ?"
     )
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, *, index_delay: float = INDEX_DELAY_SECONDS) -> None:
         self.path = sqlite_path(database_url)
+        self.index_delay = index_delay  # how long written messages wait to be indexed
         self._thread: SQLiteThread | None = None
+        self._search_index: SearchIndex | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
@@ -58,8 +61,12 @@ class SQLiteStore(SqlStore):
             await thread.close()
             raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
         self._thread = thread
+        self._search_index = SearchIndex(thread, self.index_delay)
 
     async def close(self) -> None:
+        if self._search_index is not None:
+            await self._search_index.close()
+            self._search_index = None
         if self._thread is not None:
             await self._thread.close()
             self._thread = None
@@ -133,8 +140,28 @@ class SQLiteStore(SqlStore):
             results = await self.thread.write_all(statements)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
+        if self._search_index is not None:
+            self._search_index.written()
         rows = results[len(results) - len(messages) :]
         return [with_seq(m, r[0]["seq"]) for m, r in zip(messages, rows, strict=True)]
+
+    async def search_messages(
+        self,
+        client_id: str,
+        query: str,
+        *,
+        conversation_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> list[MessageRecord]:
+        if self._search_index is not None:
+            try:
+                await self._search_index.catch_up()  # a search sees every committed message
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"SQLite: {exc}") from exc
+        return await super().search_messages(
+            client_id, query, conversation_id=conversation_id, limit=limit, offset=offset
+        )
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):
