@@ -43,6 +43,7 @@ class BenchConfig:
     results_dir: Path
     tmp_root: Path | None
     keep_tmp: bool
+    baseline_tuned_gc: bool
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -99,4 +100,5 @@ def load_config(env: Mapping[str, str] = os.environ) -> BenchConfig:
         results_dir=Path(env.get("BENCH_RESULTS_DIR", str(BENCH_DIR / "results"))),
         tmp_root=Path(tmp_root) if tmp_root else None,
         keep_tmp=env.get("BENCH_KEEP_TMP", "") not in ("", "0"),
+        baseline_tuned_gc=env.get("BENCH_BASELINE_TUNED_GC", "") not in ("", "0"),
     )

@@ -93,9 +93,9 @@ def main() -> int:
         )
         samples: dict[str, list[dict[str, float]]] = {}
         for _ in range(rounds):
-            for name, endpoint, url, tokens in jobs:
-                tokens = naive_tokens if name == "naive" else tokens
-                cost = measure(tools["wrk"], url, pids[name], specs[endpoint], tokens, seconds)
+            for name, endpoint, url, own_tokens in jobs:
+                chosen = naive_tokens if name == "naive" else own_tokens
+                cost = measure(tools["wrk"], url, pids[name], specs[endpoint], chosen, seconds)
                 samples.setdefault(f"{name} {endpoint}", []).append(cost)
     finally:
         cleanup(run)

@@ -89,6 +89,7 @@ def start_servers(run: Run, nginx: Path, needed: set[str]) -> Servers:
     )
     servers = Servers(stub, setup)
     baseline_env = {"BENCH_JWT_SECRET": secret, "BENCH_UPSTREAM_URL": stub.url}
+    baseline_env["BENCH_BASELINE_TUNED_GC"] = "1" if run.cfg.baseline_tuned_gc else "0"
     for name in BASELINES:
         if name in needed:
             print(f"bench: starting baseline {name}", flush=True)

@@ -8,11 +8,15 @@ instead of quietly measuring the slower pure-Python stack.
 from __future__ import annotations
 
 import argparse
+import gc
+import os
 from typing import Any
 
 import orjson
 import uvicorn
 from starlette.responses import JSONResponse
+
+from relay.app import YOUNG_COLLECTION_THRESHOLD
 
 
 class OrjsonResponse(JSONResponse):
@@ -20,6 +24,18 @@ class OrjsonResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def tune_collector_like_relay() -> None:
+    """Relay's collector settings (relay.app.collector_tuned), to compare tails on equal terms.
+
+    Off by default: a naive gateway leaves the collector alone, and its full
+    passes over the start-up heap are part of its tail. With this on, the
+    tails differ only by what each does per request.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def port_from_argv(description: str) -> int:
@@ -31,6 +47,8 @@ def port_from_argv(description: str) -> int:
 
 def serve(app: Any, port: int) -> None:
     """One worker on 127.0.0.1, no access log (a baseline does nothing else)."""
+    if os.environ.get("BENCH_BASELINE_TUNED_GC", "") not in ("", "0"):
+        tune_collector_like_relay()
     uvicorn.run(
         app,
         host="127.0.0.1",
