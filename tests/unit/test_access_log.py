@@ -18,6 +18,7 @@ from relay.observability.logging import (
     AccessRecord,
     JsonFormatter,
     LineHandler,
+    LogLine,
     TextFormatter,
     configure_logging,
     iso_time,
@@ -109,7 +110,9 @@ def test_direct_line_is_the_line_the_formatter_makes_of_a_record() -> None:
 def test_text_format_matches_too() -> None:
     record = AccessRecord("relay.access", FIELDS)
     formatter = TextFormatter()
-    direct = formatter.format_line(record.created, "INFO", "relay.access", "request", FIELDS)
+    direct = formatter.format_line(
+        LogLine(record.created, "INFO", "relay.access", "request", FIELDS)
+    )
     assert direct == formatter.format(record)
     assert direct.startswith("INFO    relay.access: request request_id=req-1")
 

@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from relay.observability.logging import AccessRecord, LineHandler, RelayFormatter
+from relay.observability.logging import AccessRecord, LineHandler, LogLine, RelayFormatter
 
 
 class AccessLog:
@@ -35,8 +35,8 @@ class AccessLog:
             self.logger.handle(AccessRecord(self.logger.name, fields))
             return
         handler, formatter = self._direct
-        line = formatter.format_line(time.time(), "INFO", self.logger.name, "request", fields)
-        handler.add_line(line)
+        line = LogLine(time.time(), "INFO", self.logger.name, "request", fields)
+        handler.add_line(formatter.format_line(line))
 
 
 def _sole_line_handler(logger: logging.Logger) -> tuple[LineHandler, RelayFormatter] | None:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Any, TextIO
+from typing import Any, NamedTuple, TextIO
 
 import orjson
 
@@ -71,61 +71,48 @@ _ACCESS_FIXED: dict[str, Any] = {
 }
 
 
+class LogLine(NamedTuple):
+    """What a line says: a LogRecord's content, or an access line's, built directly."""
+
+    created: float
+    level: str
+    logger: str
+    message: str
+    extras: dict[str, Any]
+    exception: str | None = None
+
+
 class RelayFormatter(logging.Formatter):
-    """Formats a line from its parts, so the access log can skip building a LogRecord."""
+    """Formats a LogLine, so the access log can skip building a LogRecord."""
 
     def format(self, record: logging.LogRecord) -> str:
         exception = self.formatException(record.exc_info) if record.exc_info else None
         parts = (record.created, record.levelname, record.name, record.getMessage())
-        return self.format_line(*parts, _extras(record), exception)
+        return self.format_line(LogLine(*parts, _extras(record), exception))
 
-    def format_line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        extras: dict[str, Any],
-        exception: str | None = None,
-    ) -> str:
+    def format_line(self, line: LogLine) -> str:
         raise NotImplementedError
 
 
 class JsonFormatter(RelayFormatter):
-    def format_line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        extras: dict[str, Any],
-        exception: str | None = None,
-    ) -> str:
-        line: dict[str, Any] = {
-            "time": iso_time(created),
-            "level": level.lower(),
-            "logger": logger,
-            "message": message,
-            **extras,
+    def format_line(self, line: LogLine) -> str:
+        fields: dict[str, Any] = {
+            "time": iso_time(line.created),
+            "level": line.level.lower(),
+            "logger": line.logger,
+            "message": line.message,
+            **line.extras,
         }
-        if exception:
-            line["exception"] = exception
-        return orjson.dumps(line, default=str).decode()
+        if line.exception:
+            fields["exception"] = line.exception
+        return orjson.dumps(fields, default=str).decode()
 
 
 class TextFormatter(RelayFormatter):
-    def format_line(
-        self,
-        created: float,
-        level: str,
-        logger: str,
-        message: str,
-        extras: dict[str, Any],
-        exception: str | None = None,
-    ) -> str:
-        fields = " ".join(f"{k}={v}" for k, v in extras.items())
-        text = f"{level:<7} {logger}: {message} {fields}".rstrip()
-        return f"{text}\n{exception}" if exception else text
+    def format_line(self, line: LogLine) -> str:
+        fields = " ".join(f"{k}={v}" for k, v in line.extras.items())
+        text = f"{line.level:<7} {line.logger}: {line.message} {fields}".rstrip()
+        return f"{text}\n{line.exception}" if line.exception else text
 
 
 @lru_cache(maxsize=4)
