@@ -10,18 +10,23 @@ from `secrets`: these bytes wait in memory until an id uses them.
 from __future__ import annotations
 
 import os
+import threading
 
 POOL_BYTES = 4096
 _pool = bytearray()
+# Two threads must never take the same bytes. CPython 3.11 cannot switch threads
+# between the slice and the del below, but a free-threaded build can.
+_taking = threading.Lock()
 
 
 def random_hex(nbytes: int) -> str:
     """`nbytes` random bytes as hex (twice as many characters), like `secrets.token_hex`."""
     global _pool
-    if len(_pool) < nbytes:
-        _pool = bytearray(os.urandom(max(POOL_BYTES, nbytes)))
-    taken = _pool[-nbytes:]
-    del _pool[-nbytes:]
+    with _taking:
+        if len(_pool) < nbytes:
+            _pool = bytearray(os.urandom(max(POOL_BYTES, nbytes)))
+        taken = _pool[-nbytes:]
+        del _pool[-nbytes:]
     return taken.hex()
 
 

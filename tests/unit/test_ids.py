@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import sys
+import threading
 
 from relay.ids import POOL_BYTES, random_hex
 from relay.storage.records import new_id
@@ -34,3 +36,25 @@ def test_a_forked_child_draws_other_bytes_than_its_parent() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 32
     assert child != random_hex(16)
+
+
+def test_threads_drawing_at_once_never_get_the_same_bytes() -> None:
+    drawn: list[list[str]] = [[] for _ in range(4)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible
+    try:
+        threads = [
+            threading.Thread(
+                target=lambda out=out: out.extend(random_hex(8) for _ in range(20_000))
+            )
+            for out in drawn
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    every = [value for values in drawn for value in values]
+    assert len(every) == 80_000
+    assert len(set(every)) == len(every)

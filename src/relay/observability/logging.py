@@ -10,6 +10,7 @@ import select
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -139,7 +140,10 @@ class LineHandler(logging.StreamHandler[TextIO]):
 
     def __init__(self, stream: TextIO | None = None) -> None:
         super().__init__(stream)
-        self._lines: list[str] = []
+        # A deque drained in place, not a list swapped out: a line can never land
+        # in a list already written, whatever thread writes (CPython 3.11 happens
+        # not to switch threads at that point; a free-threaded build may).
+        self._lines: deque[str] = deque()
         # The loop that will write the waiting lines; another loop (a test's
         # next one, say) schedules its own write rather than wait on a dead one.
         self._write_on: asyncio.AbstractEventLoop | None = None
@@ -158,7 +162,7 @@ class LineHandler(logging.StreamHandler[TextIO]):
     def write_lines(self) -> None:
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
             self._write_on = None
-            lines, self._lines = self._lines, []
+            lines = [self._lines.popleft() for _ in range(len(self._lines))]
             for chunk in _chunks(lines, select.PIPE_BUF):
                 self.stream.write(chunk)
                 self.stream.flush()
