@@ -11,13 +11,14 @@ from starlette.responses import Response
 from relay.auth.deps import require_scope
 from relay.errors import ValidationFailed
 from relay.responses import JSONResponse
+from relay.routes.lean import LeanRoute
 from relay.routes.openapi import PROTECTED, errors
 from relay.routes.schemas import NO_NUL, Id, Strict, read_json
 from relay.routes.sse import sse_response
 from relay.services.chat import ChatInput
 from relay.state import relay_of
 
-router = APIRouter(tags=["chat"])
+router = APIRouter(tags=["chat"], route_class=LeanRoute)
 authorize = require_scope("chat", limits=("default", "chat"))
 
 CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from relay.auth.deps import require_scope
+from relay.routes.lean import LeanRoute
 from relay.routes.openapi import PROTECTED, errors
 from relay.state import relay_of
 
-router = APIRouter(tags=["tools"])
+router = APIRouter(tags=["tools"], route_class=LeanRoute)
 authorize = require_scope("tools")
 
 
