@@ -1,7 +1,7 @@
 """The cost of one request with no HTTP server: the ASGI app called directly.
 
 Usage: .venv/bin/python -m bench.inprocess TARGET REQUESTS [CONCURRENCY]
-TARGET: relay-tools, relay-chat, relay-history, ceiling (GET /v1/tools) or
+TARGET: relay-tools, relay-chat, relay-history, ceiling or ceiling-lean (GET /v1/tools) or
 naive (POST /v1/chat). Relay runs on a fresh SQLite file, or on DATABASE_URL
 (an empty PostgreSQL database) when set; chat uses the echo backend, or the
 upstream one when UPSTREAM_URL is set (point it at the bench's nginx stub, or
@@ -23,6 +23,7 @@ import sys
 import tempfile
 import time
 from contextlib import AbstractAsyncContextManager
+from importlib import import_module
 from typing import Any
 
 import jwt
@@ -142,11 +143,10 @@ async def baseline(name: str, count: int, width: int) -> float:
     now = int(time.time())
     claims = {"sub": "cl_bench", "iat": now, "exp": now + 3600, "iss": "relay", "aud": "relay-api"}
     token = jwt.encode(claims, os.environ["BENCH_JWT_SECRET"], algorithm="HS256")
-    if name == "ceiling":
-        from bench.baseline.ceiling import app
-
-        template = scope_for(app, "GET", "/v1/tools", token, b"")
-        return await drive(app, template, b"", count, width)
+    if name in ("ceiling", "ceiling-lean"):
+        module = import_module(f"bench.baseline.{name.replace('-', '_')}")
+        template = scope_for(module.app, "GET", "/v1/tools", token, b"")
+        return await drive(module.app, template, b"", count, width)
     from bench.baseline.naive_gateway import app as naive
     from bench.baseline.naive_gateway import lifespan
 

@@ -30,7 +30,15 @@ from bench.stub import nginx_version
 from bench.workloads import AUTH, CHAT, HISTORY, TOOLS, Target, write_auth_spec, write_lines
 from bench.workloads import write_specs as write_spec_files
 
-TARGET_NAMES = ("stub", "proxy", "ceiling", "naive", "relay-sqlite", "relay-postgres")
+TARGET_NAMES = (
+    "stub",
+    "proxy",
+    "ceiling",
+    "ceiling-lean",
+    "naive",
+    "relay-sqlite",
+    "relay-postgres",
+)
 
 
 def _stop_on_signal(signum: int, _frame: FrameType | None) -> None:
@@ -54,8 +62,10 @@ def build_targets(servers: Servers, specs: dict[str, Path], tmp: Path) -> list[T
         Target("stub", CHAT, servers.stub.url, specs[CHAT], shared),
         Target("proxy", CHAT, servers.stub.proxy_url, specs[CHAT], shared),
     ]
-    if "ceiling" in servers.baselines:
-        out.append(Target("ceiling", TOOLS, servers.baselines["ceiling"], specs[TOOLS], shared))
+    for ceiling in ("ceiling", "ceiling-lean"):
+        if ceiling in servers.baselines:
+            url = servers.baselines[ceiling]
+            out.append(Target(ceiling, TOOLS, url, specs[TOOLS], shared))
     if "naive" in servers.baselines:
         out.append(Target("naive", CHAT, servers.baselines["naive"], specs[CHAT], shared))
     for name, relay in servers.relays.items():

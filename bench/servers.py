@@ -20,7 +20,11 @@ from bench.relay_target import RelayInstance, RelaySetup, start_relay
 from bench.stub import Stub, start_stub
 
 REPO = Path(__file__).resolve().parent.parent
-BASELINES = {"ceiling": "bench.baseline.ceiling", "naive": "bench.baseline.naive_gateway"}
+BASELINES = {
+    "ceiling": "bench.baseline.ceiling",
+    "ceiling-lean": "bench.baseline.ceiling_lean",
+    "naive": "bench.baseline.naive_gateway",
+}
 
 
 @dataclass
