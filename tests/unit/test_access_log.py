@@ -204,3 +204,25 @@ def test_relay_serve_logging_takes_the_direct_route() -> None:
     finally:
         relay_logger.handlers[:], relay_logger.propagate = saved[0], saved[1]
         relay_logger.setLevel(saved[2])
+
+
+async def test_a_broken_stream_loses_lines_but_never_breaks_a_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    logger, _ = relay_like_logger()
+    (handler,) = logger.handlers
+    assert isinstance(handler, LineHandler)
+
+    class Broken(io.StringIO):
+        def write(self, text: str) -> int:
+            raise BrokenPipeError("the reader went away")
+
+    handler.setStream(Broken())
+    reported: list[str] = []
+    monkeypatch.setattr(handler, "handleError", lambda record: reported.append(record.msg))
+    access = AccessLog(logger)
+    access.write(FIELDS)
+    await asyncio.sleep(0)  # the turn's write fails: reported, not raised
+    access.write(FIELDS)
+    logger.warning("a record after it")  # writes the waiting line first: fails the same way
+    assert reported == ["access log lines could not be written"] * 2 + ["a record after it"]

@@ -163,9 +163,12 @@ class LineHandler(logging.StreamHandler[TextIO]):
         with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
             self._write_on = None
             lines = [self._lines.popleft() for _ in range(len(self._lines))]
-            for chunk in _chunks(lines, select.PIPE_BUF):
-                self.stream.write(chunk)
-                self.stream.flush()
+            try:
+                for chunk in _chunks(lines, select.PIPE_BUF):
+                    self.stream.write(chunk)
+                    self.stream.flush()
+            except Exception:  # as StreamHandler does: a broken stream never breaks a request
+                self.handleError(_LINES_LOST)
 
     def emit(self, record: logging.LogRecord) -> None:
         if self._lines:
@@ -176,6 +179,9 @@ class LineHandler(logging.StreamHandler[TextIO]):
         if self._lines:
             self.write_lines()
         super().flush()
+
+
+_LINES_LOST = logging.makeLogRecord({"msg": "access log lines could not be written"})
 
 
 def _chunks(lines: list[str], limit: int) -> Iterator[str]:
