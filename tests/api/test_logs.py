@@ -14,7 +14,7 @@ import pytest
 
 from relay.config import Settings
 from relay.observability.logging import JsonFormatter, TextFormatter
-from tests.conftest import StartRelay
+from tests.conftest import Running, StartRelay
 
 
 def everything_in(record: logging.LogRecord) -> str:
@@ -34,48 +34,46 @@ def relay_logs(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
     return caplog
 
 
-async def test_one_access_line_per_request_and_no_secret_in_any_record(
-    make_settings: Callable[..., Settings],
-    start_relay: StartRelay,
-    relay_logs: pytest.LogCaptureFixture,
-) -> None:
-    jwt_secret = "jwt-" + secrets.token_urlsafe(32)
-    async with start_relay(make_settings(jwt_secret=jwt_secret)) as relay:
-        admin_id, admin_key = await relay.new_client("admin", name="ops")
-        relay_logs.clear()
-        # (response, the client id the access line must name, the route template)
-        sent: list[tuple[httpx.Response, str | None, str]] = []
+# (response, the client id the access line must name, the route template)
+Sent = list[tuple[httpx.Response, str | None, str]]
 
-        async def call(who: str | None, route: str, method: str, url: str, **kw: Any) -> Any:
-            response = await relay.client.request(method, url, **kw)
-            sent.append((response, who, route))
-            return response.json() if response.content else None
 
-        async def exchange(api_key: str) -> Any:
-            return await call(None, "/auth/token", "POST", "/auth/token", json={"api_key": api_key})
+async def send_traffic(relay: Running, admin_id: str, admin_key: str) -> tuple[Sent, list[str]]:
+    """Successes and failures of every kind; what was sent, and the secrets it involved."""
+    sent: Sent = []
 
-        admin_token = (await exchange(admin_key))["access_token"]
-        admin = {"Authorization": f"Bearer {admin_token}"}
-        body = {"name": "app"}
-        created = await call(
-            admin_id, "/admin/clients", "POST", "/admin/clients", json=body, headers=admin
-        )
-        user_id, user_key = created["client"]["id"], created["api_key"]
-        user_token = (await exchange(user_key))["access_token"]
-        user = {"Authorization": f"Bearer {user_token}"}
-        own_id = {**user, "X-Request-ID": "my-own-id.1"}
-        await call(user_id, "/v1/chat", "POST", "/v1/chat", json={"message": "hi"}, headers=own_id)
-        too_long = {"message": "x" * 40_000}
-        await call(user_id, "/v1/chat", "POST", "/v1/chat", json=too_long, headers=user)
-        await exchange(user_key[:-2] + "zz")
-        broken = {"Authorization": f"Bearer {user_token}x"}
-        await call(None, "/v1/tools", "GET", "/v1/tools", headers=broken)
-        path = f"/admin/clients/{user_id}"
-        await call(admin_id, "/admin/clients/{client_id}", "GET", path, headers=admin)
-        statuses = [response.status_code for response, _, _ in sent]
-        assert statuses == [200, 201, 200, 200, 422, 401, 401, 200]
+    async def call(who: str | None, route: str, method: str, url: str, **kw: Any) -> Any:
+        response = await relay.client.request(method, url, **kw)
+        sent.append((response, who, route))
+        return response.json() if response.content else None
 
-    records = list(relay_logs.records)
+    async def exchange(api_key: str) -> Any:
+        return await call(None, "/auth/token", "POST", "/auth/token", json={"api_key": api_key})
+
+    admin_token = (await exchange(admin_key))["access_token"]
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    body = {"name": "app"}
+    created = await call(
+        admin_id, "/admin/clients", "POST", "/admin/clients", json=body, headers=admin
+    )
+    user_id, user_key = created["client"]["id"], created["api_key"]
+    user_token = (await exchange(user_key))["access_token"]
+    user = {"Authorization": f"Bearer {user_token}"}
+    own_id = {**user, "X-Request-ID": "my-own-id.1"}
+    await call(user_id, "/v1/chat", "POST", "/v1/chat", json={"message": "hi"}, headers=own_id)
+    too_long = {"message": "x" * 40_000}
+    await call(user_id, "/v1/chat", "POST", "/v1/chat", json=too_long, headers=user)
+    await exchange(user_key[:-2] + "zz")
+    broken = {"Authorization": f"Bearer {user_token}x"}
+    await call(None, "/v1/tools", "GET", "/v1/tools", headers=broken)
+    path = f"/admin/clients/{user_id}"
+    await call(admin_id, "/admin/clients/{client_id}", "GET", path, headers=admin)
+    hidden = [admin_key, user_key, user_key[:-2] + "zz", admin_token, user_token]
+    hidden += [token.split(".")[-1] for token in (admin_token, user_token)]  # the signatures
+    return sent, hidden
+
+
+def assert_one_access_line_each(records: list[logging.LogRecord], sent: Sent) -> None:
     access = [r for r in records if r.name == "relay.access"]
     assert len(access) == len(sent)
     by_id = {getattr(r, "request_id", None): r for r in access}
@@ -90,8 +88,23 @@ async def test_one_access_line_per_request_and_no_secret_in_any_record(
         assert isinstance(duration, float) and duration >= 0
     assert "my-own-id.1" in by_id
 
-    hidden = [admin_key, user_key, user_key[:-2] + "zz", admin_token, user_token, jwt_secret]
-    hidden += [token.split(".")[-1] for token in (admin_token, user_token)]  # the signatures
+
+async def test_one_access_line_per_request_and_no_secret_in_any_record(
+    make_settings: Callable[..., Settings],
+    start_relay: StartRelay,
+    relay_logs: pytest.LogCaptureFixture,
+) -> None:
+    jwt_secret = "jwt-" + secrets.token_urlsafe(32)
+    async with start_relay(make_settings(jwt_secret=jwt_secret)) as relay:
+        admin_id, admin_key = await relay.new_client("admin", name="ops")
+        relay_logs.clear()
+        sent, hidden = await send_traffic(relay, admin_id, admin_key)
+        statuses = [response.status_code for response, _, _ in sent]
+        assert statuses == [200, 201, 200, 200, 422, 401, 401, 200]
+
+    records = list(relay_logs.records)
+    assert_one_access_line_each(records, sent)
+    hidden.append(jwt_secret)
     assert records
     formatter = JsonFormatter()
     for record in records:

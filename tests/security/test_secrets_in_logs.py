@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -20,29 +21,39 @@ def record_text(record: logging.LogRecord) -> str:
     return "\n".join(parts)
 
 
-async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
-    relay: Running, caplog: pytest.LogCaptureFixture
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="relay")
-    responses: list[httpx.Response] = []
-    key_responses: list[httpx.Response] = []
+@dataclass
+class Traffic:
+    """A key's whole life through the API, with every answer kept."""
 
-    async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
-        response = await relay.client.request(method, url, **kwargs)
-        responses.append(response)
+    relay: Running
+    responses: list[httpx.Response] = field(default_factory=list)
+    key_responses: list[httpx.Response] = field(default_factory=list)  # they carry a new key
+    secrets: dict[str, str] = field(default_factory=dict)
+
+    async def call(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        response = await self.relay.client.request(method, url, **kwargs)
+        self.responses.append(response)
         return response
 
-    admin_id, admin_key = await relay.new_client("admin", name="ops")
-    exchanged = await call("POST", "/auth/token", json={"api_key": admin_key})
-    admin_token = exchanged.json()["access_token"]
-    admin = {"Authorization": f"Bearer {admin_token}"}
+    async def token(self, api_key: str) -> str:
+        exchanged = await self.call("POST", "/auth/token", json={"api_key": api_key})
+        token: str = exchanged.json()["access_token"]
+        return token
 
-    created = await relay.client.post("/admin/clients", json={"name": "mobile"}, headers=admin)
-    key_responses.append(created)
-    client_id, api_key = created.json()["client"]["id"], created.json()["api_key"]
-    user_token = (await call("POST", "/auth/token", json={"api_key": api_key})).json()[
-        "access_token"
-    ]
+    async def new_key(self, url: str, admin: dict[str, str], **kwargs: Any) -> dict[str, Any]:
+        response = await self.relay.client.post(url, headers=admin, **kwargs)
+        self.key_responses.append(response)
+        answer: dict[str, Any] = response.json()
+        return answer
+
+
+async def run_key_lifecycle(traffic: Traffic, admin_key: str) -> None:
+    call = traffic.call
+    admin_token = await traffic.token(admin_key)
+    admin = {"Authorization": f"Bearer {admin_token}"}
+    created = await traffic.new_key("/admin/clients", admin, json={"name": "mobile"})
+    client_id, api_key = created["client"]["id"], created["api_key"]
+    user_token = await traffic.token(api_key)
 
     await call("GET", "/admin/clients", headers=admin)
     await call("GET", f"/admin/clients/{client_id}", headers=admin)
@@ -56,26 +67,30 @@ async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
     await call("GET", "/admin/clients", headers={"Authorization": f"Bearer {user_token}x"})
     await call("GET", f"/nope?api_key={api_key}&token={user_token}")
 
-    renewed = await relay.client.post(f"/admin/clients/{client_id}/regenerate-key", headers=admin)
-    key_responses.append(renewed)
-    new_key = renewed.json()["api_key"]
+    renewed = await traffic.new_key(f"/admin/clients/{client_id}/regenerate-key", admin)
+    new_key = renewed["api_key"]
     await call("POST", "/auth/token", json={"api_key": api_key})  # the old key, now refused
-    new_token = (await call("POST", "/auth/token", json={"api_key": new_key})).json()[
-        "access_token"
-    ]
+    new_token = await traffic.token(new_key)
     await call("DELETE", f"/admin/clients/{client_id}", headers=admin)
     await call("POST", "/auth/token", json={"api_key": new_key})
+    traffic.secrets |= {"admin key": admin_key, "api key": api_key, "new api key": new_key}
+    traffic.secrets |= {"admin token": admin_token, "user token": user_token}
+    traffic.secrets |= {"new token": new_token}
+
+
+async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
+    relay: Running, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="relay")
+    admin_id, admin_key = await relay.new_client("admin", name="ops")
+    traffic = Traffic(relay)
+    await run_key_lifecycle(traffic, admin_key)
+    responses = traffic.responses
 
     assert [r.status_code for r in responses].count(401) == 4
     stored_admin = await relay.relay.store.get_client(admin_id)
     assert stored_admin is not None
-    secrets = {
-        "admin key": admin_key,
-        "api key": api_key,
-        "new api key": new_key,
-        "admin token": admin_token,
-        "user token": user_token,
-        "new token": new_token,
+    secrets = traffic.secrets | {
         "jwt secret": relay.relay.tokens._secret,
         "key hash": stored_admin.key_hash,
     }
@@ -94,7 +109,7 @@ async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
                 continue  # a token is the answer of /auth/token, and only of it
             assert secret not in response.text, (name, response.request.url, response.text)
         assert "$2b$" not in response.text
-    for response in key_responses:
+    for response in traffic.key_responses:
         assert relay.relay.tokens._secret not in response.text
         assert "$2b$" not in response.text
         assert "key_hash" not in response.text
