@@ -111,6 +111,14 @@ class SqlStore(abc.ABC):
     @abc.abstractmethod
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]: ...
 
+    async def _ready_to_search(self) -> None:
+        """Bring the full-text index up to every committed message.
+
+        PostgreSQL's index is written with each row, so there is nothing to do;
+        SQLite indexes behind the writes (see sqlite_search.py).
+        """
+        return None
+
     @abc.abstractmethod
     async def _execute(self, sql: str, *args: Any) -> int:
         """Run one statement; return the number of rows it changed."""
@@ -289,6 +297,7 @@ class SqlStore(abc.ABC):
         expression = self._search_expression(query)
         if expression is None:
             return []
+        await self._ready_to_search()
         conditions, args = ["m.client_id = ?"], [client_id]
         if conversation_id is not None:
             conditions.append("m.conversation_id = ?")

@@ -145,23 +145,13 @@ class SQLiteStore(SqlStore):
         rows = results[len(results) - len(messages) :]
         return [with_seq(m, r[0]["seq"]) for m, r in zip(messages, rows, strict=True)]
 
-    async def search_messages(
-        self,
-        client_id: str,
-        query: str,
-        *,
-        conversation_id: str | None,
-        limit: int,
-        offset: int,
-    ) -> list[MessageRecord]:
-        if self._search_index is not None:
-            try:
-                await self._search_index.catch_up()  # a search sees every committed message
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"SQLite: {exc}") from exc
-        return await super().search_messages(
-            client_id, query, conversation_id=conversation_id, limit=limit, offset=offset
-        )
+    async def _ready_to_search(self) -> None:
+        if self._search_index is None:
+            return
+        try:
+            await self._search_index.catch_up()  # a search sees every committed message
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):
