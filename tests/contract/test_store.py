@@ -352,3 +352,30 @@ async def test_a_bad_write_among_concurrent_ones_fails_alone(store: Store) -> No
     listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
     assert {m.id for m in listed} == {m.id for r in stored for m in r}
     assert len(listed) == 12
+
+
+async def test_text_the_driver_cannot_encode_fails_alone_and_the_store_goes_on(
+    store: Store,
+) -> None:
+    """A lone surrogate fails its own write only: SQLite once left its transaction open."""
+    from relay.storage.records import ConversationRecord, MessageRecord
+
+    client = client_record()
+    await store.create_client(client)
+
+    def chat(text: str) -> tuple[list[MessageRecord], ConversationRecord]:
+        conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
+        message = MessageRecord(
+            new_id("msg"), conversation.id, client.id, "user", text, "complete", utc_now()
+        )
+        return [message], conversation
+
+    chats = [chat(f"fine {i}") for i in range(4)]
+    chats.insert(2, chat("bad \ud800"))
+    writes = [store.add_messages(m, new_conversation=c) for m, c in chats]
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert [isinstance(r, BaseException) for r in results] == [False, False, True, False, False]
+    later, conversation = chat("later")
+    await store.add_messages(later, new_conversation=conversation)
+    listed = await store.list_messages(client.id, conversation_id=None, limit=100, before=None)
+    assert sorted(m.content for m in listed) == ["fine 0", "fine 1", "fine 2", "fine 3", "later"]

@@ -19,6 +19,9 @@ from relay.storage.group_commit import GroupCommit
 T = TypeVar("T")
 Statements = Sequence[tuple[str, Sequence[Any]]]
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
+# What fails one write and not the database: a constraint, or a value the driver
+# cannot bind (UnicodeEncodeError for a lone surrogate is a ValueError).
+BAD_WRITE = (sqlite3.Error, ValueError)
 
 
 def is_write(sql: str) -> bool:
@@ -84,18 +87,28 @@ class SQLiteThread:
     async def _commit_batch(self, batch: list[Statements]) -> list[list[Any] | Exception]:
         return await self.call(self._commit, batch)
 
-    def _commit(self, batch: list[Statements]) -> list[list[Any] | Exception]:
-        """On the thread: all writes in one transaction; alone, if one of them fails."""
+    def in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """On the thread: `work(db)` in one write transaction, rolled back if it raises."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
         try:
-            results: list[list[Any] | Exception] = [
-                [_run_one(db, sql, args) for sql, args in statements] for statements in batch
-            ]
+            result = work(db)
             db.execute("COMMIT")
-            return results
-        except sqlite3.Error:
-            db.execute("ROLLBACK")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return result
+
+    def _commit(self, batch: list[Statements]) -> list[list[Any] | Exception]:
+        """On the thread: all writes in one transaction; alone, if one of them fails."""
+
+        def run_all(db: sqlite3.Connection) -> list[list[Any] | Exception]:
+            return [[_run_one(db, sql, args) for sql, args in writes] for writes in batch]
+
+        try:
+            return self.in_transaction(run_all)
+        except BAD_WRITE:
             if len(batch) == 1:
                 raise
         # Rare: retry one by one, so one bad write fails only its own request.
@@ -104,5 +117,5 @@ class SQLiteThread:
     def _commit_alone(self, statements: Statements) -> list[Any] | Exception:
         try:
             return self._commit([statements])[0]
-        except sqlite3.Error as exc:
+        except BAD_WRITE as exc:
             return exc
