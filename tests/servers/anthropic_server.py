@@ -9,11 +9,13 @@ from aiohttp import web
 from relay.backends.base import ChatRequest, ToolSpec
 from tests.servers.base import (
     BODY,
+    PLAN,
     Answer,
     ErrorKind,
     FakeServer,
     Json,
     SseEvent,
+    planned,
     split_words,
     sse_json,
     turns,
@@ -59,7 +61,7 @@ class AnthropicServer(FakeServer):
         return tool.as_dict()
 
     async def _messages(self, request: web.Request) -> web.StreamResponse:
-        answer = Answer.to(request[BODY])
+        answer = planned(Answer.to(request[BODY]), request[PLAN])
         if not request[BODY].get("stream"):
             return web.json_response(_message(answer, answer.text, answer.output_tokens))
         head = [

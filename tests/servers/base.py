@@ -9,9 +9,10 @@ only say how their answers, errors and stream events look.
 from __future__ import annotations
 
 import asyncio
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 import orjson
@@ -73,6 +74,7 @@ class Plan:
     retry_after: str | None = None
     delay: float = 0.0  # seconds to wait before answering at all
     raw_body: str | None = None  # a 200 whose body is not JSON
+    reply: str | None = None  # this text instead of the usual reply, in the protocol's JSON
     break_after: int | None = None  # streams: close the connection after this many deltas
     error_after: int | None = None  # streams: send an error event after this many deltas
     stall_after: int | None = None  # streams: go silent for `stall` seconds after this many
@@ -101,6 +103,11 @@ class Answer:
             served_model(body.get("model") or default_model),
             count_words(texts),
         )
+
+
+def planned(answer: Answer, plan: Plan) -> Answer:
+    """The answer, with the plan's text instead when the plan names one."""
+    return answer if plan.reply is None else replace(answer, text=plan.reply)
 
 
 PLAN: web.RequestKey[Plan] = web.RequestKey("plan")
@@ -272,4 +279,6 @@ def _break_connection(request: web.Request, response: web.StreamResponse) -> web
 
 
 def sse_json(name: str | None, data: Json) -> SseEvent:
-    return name, orjson.dumps(data).decode()
+    # The standard library escapes what orjson refuses (a lone surrogate), as
+    # web.json_response does for the non-streaming answers.
+    return name, json.dumps(data, separators=(",", ":"))

@@ -9,11 +9,13 @@ from aiohttp import web
 from relay.backends.base import ChatRequest, ToolSpec
 from tests.servers.base import (
     BODY,
+    PLAN,
     Answer,
     ErrorKind,
     FakeServer,
     Json,
     SseEvent,
+    planned,
     split_words,
     sse_json,
     turns,
@@ -63,7 +65,7 @@ class OpenAIServer(FakeServer):
 
     async def _completions(self, request: web.Request) -> web.StreamResponse:
         body = request[BODY]
-        answer = Answer.to(body)
+        answer = planned(Answer.to(body), request[PLAN])
         if not body.get("stream"):
             return web.json_response(_completion(answer))
         with_usage = bool((body.get("stream_options") or {}).get("include_usage"))

@@ -9,11 +9,13 @@ from aiohttp import web
 from relay.backends.base import ChatRequest, ToolSpec
 from tests.servers.base import (
     BODY,
+    PLAN,
     Answer,
     ErrorKind,
     FakeServer,
     Json,
     SseEvent,
+    planned,
     split_words,
     sse_json,
     turns,
@@ -64,7 +66,7 @@ class UpstreamServer(FakeServer):
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = request[BODY]
-        answer = Answer.to(body, DEFAULT_MODEL)
+        answer = planned(Answer.to(body, DEFAULT_MODEL), request[PLAN])
         usage = {"input_tokens": answer.input_tokens, "output_tokens": answer.output_tokens}
         if not body.get("stream"):
             message = {"role": "assistant", "content": answer.text}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import re
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,6 +74,20 @@ class Turn:
     new_conversation: ConversationRecord | None = None
     user_stored: bool = False
     reply_id: str = field(default_factory=lambda: new_id("msg"))
+
+
+# NUL (which PostgreSQL cannot store) and lone surrogates (which no UTF-8 encoder
+# takes, yet json.loads, and so the Anthropic and OpenAI SDKs, let through).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """A backend's text with what no store or JSON encoder can keep replaced by U+FFFD.
+
+    Replaced as a UTF-8 decoder replaces bad bytes, so a reply holding one is
+    stored and answered, not lost to an encoding error.
+    """
+    return _UNSTORABLE.sub("\ufffd", text)
 
 
 def _usage(usage: Usage) -> dict[str, int]:
@@ -211,7 +226,7 @@ class ChatService:
         except BaseException:  # a backend failure, or the client left: keep the message
             await _shielded(self._mark_failed(turn))
             raise
-        reply = self._reply(turn, completion.content, "complete")
+        reply = self._reply(turn, storable(completion.content), "complete")
         await self._store(turn, turn.user_message, reply)
         return {
             "id": reply.id,
@@ -262,8 +277,9 @@ class ChatService:
                         },
                     )
                     return
-                parts.append(event.text)
-                yield "delta", {"text": event.text}
+                text = storable(event.text)
+                parts.append(text)
+                yield "delta", {"text": text}
                 event = await anext(events, None)
             raise BackendError("The backend stream ended without a final event.")
         except BackendError as exc:
