@@ -2,7 +2,7 @@
 
 Usage: .venv/bin/python -m bench.cost [seconds] [rounds]
 (BENCH_TARGETS=relay-sqlite measures only that Relay, beside both baselines.)
-Starts the stub, both baselines and Relay (SQLite, and PostgreSQL when it
+Starts the stub, the baselines and Relay (SQLite, and PostgreSQL when it
 answers), puts wrk load (16 connections) on each endpoint in turn and reads the
 server's user + system CPU time from /proc before and after. Req/s on two cores
 shared with wrk and nginx moves with everything else on the machine; the CPU a
@@ -76,13 +76,14 @@ def main() -> int:
     run = Run(cfg, Path(tempfile.mkdtemp(prefix="relay-cost-", dir=cfg.tmp_root)))
     try:
         relays = os.environ.get("BENCH_TARGETS", "relay-sqlite,relay-postgres").split(",")
-        needed = {"ceiling", "naive", *relays}
+        needed = {"ceiling", "ceiling-lean", "naive", *relays}
         servers = start_servers(run, tools["nginx"], needed)
         specs = write_specs(run.tmp)
         pids = {name: process.pid for name, process in run.sup.children}
         pids |= {name: relay.process.pid for name, relay in servers.relays.items()}
         jobs: list[tuple[str, str, str, Path | None]] = [
             ("ceiling", TOOLS, servers.baselines["ceiling"], None),
+            ("ceiling-lean", TOOLS, servers.baselines["ceiling-lean"], None),
             ("naive", CHAT, servers.baselines["naive"], None),
         ]
         for name, relay in servers.relays.items():
