@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -125,3 +127,21 @@ def test_bcrypt_slots_bound_the_work_in_any_event_loop(monkeypatch: pytest.Monke
         hashes = asyncio.run(burst())
         assert len(set(hashes)) == keys.BCRYPT_SLOTS * 2 + 1
     assert 1 <= peak <= keys.BCRYPT_SLOTS
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice is Linux's")
+def test_bcrypt_runs_at_a_lower_cpu_priority_than_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On a contended core the loop wins: token exchanges slow down before requests do."""
+    seen: list[int] = []
+    original = bcrypt.hashpw
+
+    def observed_hashpw(password: bytes, salt: bytes) -> bytes:
+        seen.append(os.getpriority(os.PRIO_PROCESS, threading.get_native_id()))
+        return original(password, salt)
+
+    monkeypatch.setattr(bcrypt, "hashpw", observed_hashpw)
+    asyncio.run(keys.hash_key("some-key", 4))
+    loop_niceness = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert seen == [min(19, loop_niceness + keys.BCRYPT_NICENESS)]
