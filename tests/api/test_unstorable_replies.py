@@ -34,13 +34,16 @@ async def model_server(request: pytest.FixtureRequest) -> AsyncIterator[tuple[st
 @pytest.fixture
 async def relay_on_model(
     model_server: tuple[str, FakeServer], make_settings: Callable[..., Settings]
-) -> AsyncIterator[tuple[Running, FakeServer]]:
+) -> AsyncIterator[tuple[Running, dict[str, str]]]:
+    """Relay on that server, which will answer its next chat with UNSTORABLE; and a bearer."""
     kind, server = model_server
     wired = backend_settings(kind, server.url).model_dump(exclude_unset=True)
     key_field = {"anthropic": "anthropic_api_key", "openai": "openai_api_key"}[kind]
     wired[key_field] = "sk-unstorable-test"
     async with running(make_settings(**wired)) as started:
-        yield started, server
+        headers = await started.bearer("chat", "history")
+        server.plan(reply=UNSTORABLE)
+        yield started, headers
 
 
 async def _history(relay: Running, headers: dict[str, str]) -> list[tuple[str, Any, str]]:
@@ -50,11 +53,9 @@ async def _history(relay: Running, headers: dict[str, str]) -> list[tuple[str, A
 
 
 async def test_a_plain_reply_is_answered_and_stored_with_replacements(
-    relay_on_model: tuple[Running, FakeServer],
+    relay_on_model: tuple[Running, dict[str, str]],
 ) -> None:
-    relay, server = relay_on_model
-    headers = await relay.bearer("chat", "history")
-    server.plan(reply=UNSTORABLE)
+    relay, headers = relay_on_model
     answered = await relay.client.post("/v1/chat", json={"message": "hi"}, headers=headers)
     assert answered.status_code == 200, answered.text
     assert answered.json()["message"]["content"] == KEPT
@@ -65,11 +66,9 @@ async def test_a_plain_reply_is_answered_and_stored_with_replacements(
 
 
 async def test_a_streamed_reply_is_relayed_and_stored_with_replacements(
-    relay_on_model: tuple[Running, FakeServer],
+    relay_on_model: tuple[Running, dict[str, str]],
 ) -> None:
-    relay, server = relay_on_model
-    headers = await relay.bearer("chat", "history")
-    server.plan(reply=UNSTORABLE)
+    relay, headers = relay_on_model
     body = {"message": "hi", "stream": True}
     async with relay.client.stream("POST", "/v1/chat", json=body, headers=headers) as response:
         assert response.status_code == 200
