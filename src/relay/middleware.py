@@ -65,6 +65,8 @@ class RequestMiddleware:
             self._log(scope, route, status, seconds)
 
     def _log(self, scope: Scope, route: str, status: int, seconds: float) -> None:
+        if not self.access_log.enabled:
+            return
         state = scope["state"]
         fields = {
             "request_id": state.get("request_id"),

@@ -28,8 +28,13 @@ class AccessLog:
     def direct(self) -> bool:
         return self._direct is not None
 
+    @property
+    def enabled(self) -> bool:
+        """Whether a line would be written: callers skip building its fields when not."""
+        return self.logger.isEnabledFor(logging.INFO)
+
     def write(self, fields: dict[str, Any]) -> None:
-        if not self.logger.isEnabledFor(logging.INFO):
+        if not self.enabled:
             return
         if self._direct is None:
             self.logger.handle(AccessRecord(self.logger.name, fields))

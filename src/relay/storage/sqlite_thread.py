@@ -87,7 +87,7 @@ class SQLiteThread:
     async def _commit_batch(self, batch: list[Statements]) -> list[list[Any] | Exception]:
         return await self.call(self._commit, batch)
 
-    def in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
+    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
         """On the thread: `work(db)` in one write transaction, rolled back if it raises."""
         db = self.db
         db.execute("BEGIN IMMEDIATE")
@@ -107,7 +107,7 @@ class SQLiteThread:
             return [[_run_one(db, sql, args) for sql, args in writes] for writes in batch]
 
         try:
-            return self.in_transaction(run_all)
+            return self._in_transaction(run_all)
         except BAD_WRITE:
             if len(batch) == 1:
                 raise
