@@ -1,7 +1,9 @@
-"""Group commit: writes that queue while a batch commits go together in the next one.
+"""Group commit on the event loop: writes that queue while a batch commits go in the next.
 
-A durable commit is the dear part of a write (an fsync on SQLite, a round trip
-and a WAL flush on PostgreSQL). Concurrent requests share one instead of paying
+PostgreSQL's store uses it; SQLite's thread groups its writes itself (sqlite_thread.py).
+
+A durable commit is the dear part of a write (a round trip and a WAL flush).
+Concurrent requests share one instead of paying
 one each, and each still waits for the commit that holds its own write, so
 nothing acknowledged can be lost. A write arriving while nothing is committing
 goes at once: a lone request never waits for company.

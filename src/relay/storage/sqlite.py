@@ -1,4 +1,4 @@
-"""The embedded store: one SQLite file in WAL mode, on a thread of its own (group commit).
+"""The embedded store: one SQLite file in WAL mode, on a thread of its own that groups commits.
 
 Single host only: SQLite cannot be shared by instances on different machines.
 """
