@@ -115,3 +115,13 @@ async def test_close_commits_what_is_queued_then_refuses_more(tmp_path: Path) ->
         await thread.write(INSERT, ("too late",))
     with sqlite3.connect(path) as db:
         assert db.execute("SELECT count(*) FROM notes").fetchone() == (5,)
+
+
+async def test_a_write_without_returning_answers_what_it_changed(thread: SQLiteThread) -> None:
+    first = await thread.write("INSERT INTO notes (body) VALUES (?)", ("one",))
+    second = await thread.write("INSERT INTO notes (body) VALUES (?)", ("two",))
+    assert (first.rows, second.rows) == (1, 1)
+    rows = await thread.read("SELECT id FROM notes WHERE body = ?", ("two",))
+    assert second.last_id == rows[0]["id"] != first.last_id
+    updated = await thread.write("UPDATE notes SET body = upper(body)", ())
+    assert updated.rows == 2

@@ -32,13 +32,6 @@ MESSAGE_COLUMNS = "seq, id, conversation_id, client_id, role, content, status, c
 PREFIXED_MESSAGE_COLUMNS = ", ".join(f"m.{c.strip()}" for c in MESSAGE_COLUMNS.split(","))
 
 
-INSERT_CONVERSATION = "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)"
-INSERT_MESSAGE = (
-    "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id, seq"
-)
-
-
 def with_seq(message: MessageRecord, seq: int) -> MessageRecord:
     # Spelled out: dataclasses.replace walks the fields on every call (a chat makes two).
     m = message

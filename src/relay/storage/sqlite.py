@@ -16,8 +16,6 @@ from relay.storage.base import StoreUnavailable
 from relay.storage.records import ConversationRecord, MessageRecord
 from relay.storage.search import fts5_query
 from relay.storage.sql import (
-    INSERT_CONVERSATION,
-    INSERT_MESSAGE,
     PREFIXED_MESSAGE_COLUMNS,
     Row,
     SqlStore,
@@ -25,10 +23,22 @@ from relay.storage.sql import (
     with_seq,
 )
 from relay.storage.sqlite_search import INDEX_DELAY_SECONDS, SearchIndex
-from relay.storage.sqlite_thread import SQLiteThread, is_write
+from relay.storage.sqlite_thread import Changed, SQLiteThread, is_write
 
 # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 10000")
+INSERT_CONVERSATION = "INSERT INTO conversations (id, client_id, created_at) VALUES (?, ?, ?)"
+# No RETURNING: the new seq is the rowid the thread reads back (sqlite_thread.Changed).
+INSERT_MESSAGE = (
+    "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def _new_rowid(inserted: Changed) -> int:
+    if inserted.last_id is None:  # cannot happen after an INSERT; never store a wrong seq
+        raise sqlite3.InterfaceError("SQLite gave no rowid for an inserted message")
+    return inserted.last_id
 
 
 def sqlite_path(database_url: str) -> str:
@@ -110,7 +120,7 @@ class SQLiteStore(SqlStore):
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         try:
-            if is_write(sql):  # INSERT ... RETURNING
+            if is_write(sql):  # ... RETURNING
                 rows: Sequence[Row] = await self.thread.write(sql, args)
             else:
                 rows = await self.thread.read(sql, args)  # type: ignore[assignment]
@@ -120,10 +130,10 @@ class SQLiteStore(SqlStore):
 
     async def _execute(self, sql: str, *args: Any) -> int:
         try:
-            changed: int = await self.thread.write(sql, args)
+            changed: Changed = await self.thread.write(sql, args)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
-        return changed
+        return changed.rows
 
     async def add_messages(
         self,
@@ -142,8 +152,8 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         if self._search_index is not None:
             self._search_index.written()
-        rows = results[len(results) - len(messages) :]
-        return [with_seq(m, r[0]["seq"]) for m, r in zip(messages, rows, strict=True)]
+        inserted: list[Changed] = results[len(results) - len(messages) :]
+        return [with_seq(m, _new_rowid(r)) for m, r in zip(messages, inserted, strict=True)]
 
     async def _ready_to_search(self) -> None:
         if self._search_index is None:

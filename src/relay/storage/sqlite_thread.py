@@ -37,11 +37,29 @@ def is_write(sql: str) -> bool:
     return sql.lstrip()[:7].upper().startswith(WRITE_VERBS)
 
 
-def _run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> Any:
-    """Rows for a statement that returns some (RETURNING), else the rows changed."""
+def _fetch_all(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
+    return db.execute(sql, args).fetchall()
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a statement returning no rows did."""
+
+    rows: int  # how many rows it changed
+    last_id: int | None  # the rowid of the last row inserted on this connection
+
+
+def _run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Any] | Changed:
+    """Rows for a statement that returns some (SELECT, RETURNING), else what it changed.
+
+    An insert reads its new rowid back as `last_id` rather than through
+    RETURNING, which costs SQLite a temporary table and Python a row object
+    (about 10 us a chat on the writer thread, measured).
+    """
     cursor = db.execute(sql, args)
-    rows = cursor.fetchall()
-    return rows if cursor.description is not None else cursor.rowcount
+    if cursor.description is not None:
+        return cursor.fetchall()
+    return Changed(cursor.rowcount, cursor.lastrowid)
 
 
 @dataclass(slots=True)
@@ -121,8 +139,7 @@ class SQLiteThread:
         return result
 
     async def read(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
-        rows: list[sqlite3.Row] = await self.call(_run_one, self.db, sql, args)
-        return rows
+        return await self.call(_fetch_all, self.db, sql, args)
 
     async def write(self, sql: str, args: Sequence[Any]) -> Any:
         """Queue a write; return its result once the transaction holding it committed."""
