@@ -245,6 +245,17 @@ async def test_openapi_and_docs(app: Running) -> None:
         assert path in paths, path
     assert set(paths["/admin/clients/{client_id}"]) >= {"get", "patch", "delete"}
     assert response.headers["x-request-id"]
+    schemas = document["components"]["schemas"]
+    for path, name, items in (
+        ("/v1/history", "MessagePage", "messages"),
+        ("/v1/history/search", "SearchPage", "results"),
+    ):  # the routes answer pre-encoded JSON; the document still says its shape
+        body = paths[path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": f"#/components/schemas/{name}"}
+        assert set(schemas[name]["properties"]) == {items, "next_cursor"}
+    assert set(schemas["Found"]["properties"]) == {
+        *("id", "conversation_id", "role", "content", "created_at", "status", "snippet")
+    }
 
     docs = await app.client.get("/docs")
     assert docs.status_code == 200
