@@ -120,7 +120,7 @@ class SQLiteStore(SqlStore):
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         try:
-            if is_write(sql):  # ... RETURNING
+            if is_write(sql):  # a write with RETURNING goes through the group commit
                 rows: Sequence[Row] = await self.thread.write(sql, args)
             else:
                 rows = await self.thread.read(sql, args)  # type: ignore[assignment]

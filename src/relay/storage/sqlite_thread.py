@@ -135,7 +135,9 @@ class SQLiteThread:
 
     async def call(self, work: Callable[..., T], *args: Any) -> T:
         """Run `work(*args)` on the connection's thread."""
-        result: T = await self._submit(lambda future: _Call(work, args, future))
+        future = self._new_future()
+        self._jobs.put(_Call(work, args, future))
+        result: T = await future
         return result
 
     async def read(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
@@ -148,15 +150,15 @@ class SQLiteThread:
 
     async def write_all(self, statements: Statements) -> list[Any]:
         """Queue writes together: they share a transaction, in this order, all or none."""
-        results: list[Any] = await self._submit(lambda future: _Write(statements, future))
+        future = self._new_future()
+        self._jobs.put(_Write(statements, future))
+        results: list[Any] = await future
         return results
 
-    async def _submit(self, job: Callable[[asyncio.Future[Any]], _Call | _Write]) -> Any:
+    def _new_future(self) -> asyncio.Future[Any]:
         if self._worker is None or self._loop is None:
             raise sqlite3.OperationalError("the SQLite store is not open")
-        future = self._loop.create_future()
-        self._jobs.put(job(future))
-        return await future
+        return self._loop.create_future()
 
     def _serve(self) -> None:
         """The thread: take every job waiting; commit the writes together, then run the calls."""
@@ -171,7 +173,7 @@ class SQLiteThread:
             calls = [job for job in jobs if isinstance(job, _Call)]
             if calls:
                 self._hand_back([self._run_call(call) for call in calls])
-            if None in jobs:
+            if any(job is None for job in jobs):  # close() put it last
                 return
 
     def _hand_back(self, outcomes: list[_Outcome]) -> None:
