@@ -55,3 +55,16 @@ async def test_decide_answers_what_hit_and_window_stats_answer() -> None:
         assert abs(decision.reset_seconds - (stats.reset_time - time.time())) <= 1
     assert (decision.allowed, decision.remaining) == (False, 0)
     assert 59 <= decision.reset_seconds <= 60
+
+
+def test_a_refusal_is_told_without_counting() -> None:
+    limiter, counter = InMemory(), counter_for("2/minute", ("client",))
+    assert limiter.refusal(counter) is None
+    assert limiter.decide(counter).allowed
+    assert limiter.refusal(counter) is None  # one left; asking took none of it
+    assert limiter.decide(counter).remaining == 0
+    refusal = limiter.refusal(counter)
+    assert refusal is not None
+    assert (refusal.allowed, refusal.limit, refusal.remaining) == (False, 2, 0)
+    assert 59 <= refusal.reset_seconds <= 60
+    assert not limiter.decide(counter).allowed

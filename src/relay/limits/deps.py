@@ -26,20 +26,39 @@ def _add_headers(connection: HTTPConnection, decision: Decision) -> None:
     connection.scope["state"]["response_headers"] = decision.headers()
 
 
+def _refuse(
+    connection: HTTPConnection, relay: Relay, kind: str, rate: str, refusal: Decision
+) -> None:
+    _add_headers(connection, refusal)
+    relay.metrics.rate_limited.labels(kind).inc()
+    raise RateLimited(refusal, f"Too many requests; the {kind} limit is {rate}.")
+
+
 async def limit_client(
     connection: HTTPConnection, relay: Relay, client: ClientRecord, kinds: Sequence[str]
 ) -> None:
-    """Count one request against each of the client's limits named in `kinds`."""
+    """Count one request against each of the client's limits named in `kinds`, or none.
+
+    With several limits, each is checked before any is counted: a chat refused
+    by the chat limit must not use up the client's general limit too. (In
+    memory the check and the count are one step; on Redis a request racing in
+    between can still be counted by one limit and refused by the next.)
+    """
+    rates = [
+        (kind, client.rate_limits.get(kind) or relay.settings.default_rate(kind)) for kind in kinds
+    ]
+    if len(rates) > 1:
+        for kind, rate in rates:
+            refusal = await relay.limiter.is_blocked(rate, kind, client.id)
+            if refusal is not None:
+                _refuse(connection, relay, kind, rate, refusal)
     shown: Decision | None = None
-    for kind in kinds:
-        rate = client.rate_limits.get(kind) or relay.settings.default_rate(kind)
+    for kind, rate in rates:
         decision = await relay.limiter.hit(rate, kind, client.id)
-        if shown is None or decision.remaining < shown.remaining or not decision.allowed:
-            shown = decision
         if not decision.allowed:
-            _add_headers(connection, decision)
-            relay.metrics.rate_limited.labels(kind).inc()
-            raise RateLimited(decision, f"Too many requests; the {kind} limit is {rate}.")
+            _refuse(connection, relay, kind, rate, decision)
+        if shown is None or decision.remaining < shown.remaining:
+            shown = decision
     if shown is not None:
         _add_headers(connection, shown)
 

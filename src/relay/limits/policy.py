@@ -86,6 +86,14 @@ class InMemory:
         reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
         return Decision(allowed, amount, amount - len(hits), reset)
 
+    def refusal(self, counter: Counter) -> Decision | None:
+        """The refusal a hit would get now, or None if it would pass; counts nothing."""
+        now, expiry, amount = time.time(), counter.expiry, counter.amount
+        hits = self._window(counter.key, expiry, now)
+        if len(hits) < amount:
+            return None
+        return Decision(False, amount, 0, max(0, math.ceil(hits[0] + expiry - now)))
+
     async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
         hits = self._window(_key(item, identifiers), item.get_expiry(), time.time())
         return len(hits) < item.amount
@@ -179,15 +187,15 @@ class RateLimiter:
 
     async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything."""
-        item = parse_rate(rate)
         limiter = self._current()
+        if limiter is self._memory:
+            return self._memory.refusal(counter_for(rate, identity))
+        item = parse_rate(rate)
         try:
             if await limiter.test(item, *identity):
                 return None
             return await _stats(limiter, item, identity, allowed=False)
         except Exception as exc:  # the store failed: check this instance's counters
-            if limiter is self._memory:
-                raise
             self._redis_failed(exc)
             return await self.is_blocked(rate, *identity)
 
