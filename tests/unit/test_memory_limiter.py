@@ -5,50 +5,52 @@ from __future__ import annotations
 import time
 
 from limits import parse
+from limits.aio.storage import MemoryStorage
+from limits.aio.strategies import MovingWindowRateLimiter
 
 from relay.limits.policy import InMemory, counter_for
 
 
-async def test_exactly_the_limit_passes_within_the_window() -> None:
-    limiter, item = InMemory(), parse("3/minute")
-    assert [await limiter.hit(item, "k") for _ in range(4)] == [True, True, True, False]
-    assert not await limiter.test(item, "k")
-    stats = await limiter.get_window_stats(item, "k")
-    assert stats.remaining == 0
-    assert 59 <= stats.reset_time - time.time() <= 60
-    assert await limiter.hit(item, "other")  # keys are counted apart
+def hits(limiter: InMemory, rate: str, key: str, times: int) -> list[bool]:
+    counter = counter_for(rate, (key,))
+    return [limiter.decide(counter).allowed for _ in range(times)]
 
 
-async def test_hits_leave_the_window_one_by_one() -> None:
-    limiter, item = InMemory(), parse("2/second")
-    assert await limiter.hit(item, "k")
+def test_exactly_the_limit_passes_within_the_window() -> None:
+    limiter = InMemory()
+    assert hits(limiter, "3/minute", "k", 4) == [True, True, True, False]
+    refusal = limiter.refusal(counter_for("3/minute", ("k",)))
+    assert refusal is not None and refusal.remaining == 0
+    assert 59 <= refusal.reset_seconds <= 60
+    assert hits(limiter, "3/minute", "other", 1) == [True]  # keys are counted apart
+
+
+def test_hits_leave_the_window_one_by_one() -> None:
+    limiter = InMemory()
+    assert hits(limiter, "2/second", "k", 1) == [True]
     time.sleep(0.6)
-    assert await limiter.hit(item, "k")
-    assert not await limiter.hit(item, "k")
+    assert hits(limiter, "2/second", "k", 2) == [True, False]
     time.sleep(0.5)  # the first hit has left the moving window, the second has not
-    assert await limiter.hit(item, "k")
-    assert not await limiter.hit(item, "k")
+    assert hits(limiter, "2/second", "k", 2) == [True, False]
 
 
-async def test_keys_without_hits_in_their_window_are_swept() -> None:
-    limiter, item = InMemory(sweep_every=10), parse("5/second")
+def test_keys_without_hits_in_their_window_are_swept() -> None:
+    limiter = InMemory(sweep_every=10)
     for n in range(10):
-        await limiter.hit(item, f"address-{n}")
+        hits(limiter, "5/second", f"address-{n}", 1)
     assert len(limiter._hits) <= 10
     time.sleep(1.1)
-    busy = parse("100/second")
-    for _ in range(10):
-        await limiter.hit(busy, "busy")
-    assert set(limiter._hits) == {busy.key_for("busy")}
+    hits(limiter, "100/second", "busy", 10)
+    assert set(limiter._hits) == {counter_for("100/second", ("busy",)).key}
 
 
-async def test_decide_answers_what_hit_and_window_stats_answer() -> None:
-    """The one-pass decision the hot path uses agrees with limits' two calls."""
-    fast, slow, item = InMemory(), InMemory(), parse("3/minute")
+async def test_decide_agrees_with_the_limits_librarys_moving_window() -> None:
+    """The one-pass decision answers what `limits`' hit() and get_window_stats() answer."""
+    ours, reference, item = InMemory(), MovingWindowRateLimiter(MemoryStorage()), parse("3/minute")
     for _ in range(5):
-        decision = fast.decide(counter_for("3/minute", ("k",)))
-        allowed = await slow.hit(item, "k")
-        stats = await slow.get_window_stats(item, "k")
+        decision = ours.decide(counter_for("3/minute", ("k",)))
+        allowed = await reference.hit(item, "k")
+        stats = await reference.get_window_stats(item, "k")
         assert decision.allowed == allowed
         assert decision.limit == 3
         assert decision.remaining == stats.remaining

@@ -65,15 +65,11 @@ class InMemory:
         self._sweep_every = sweep_every  # hits between sweeps of keys nobody uses any more
         self._until_sweep = sweep_every
 
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool:
-        counter = Counter(_key(item, identifiers), item.amount, item.get_expiry())
-        return self.decide(counter).allowed
-
     def decide(self, counter: Counter) -> Decision:
         """Count a hit if it fits, and say where the window stands, in one pass.
 
-        What hit() then get_window_stats() answer, without their two awaits and
-        second walk of the window (the hot path: every protected request).
+        What `limits`' hit() then get_window_stats() answer, without their two
+        awaits and second walk of the window (the hot path: every protected request).
         """
         now, expiry, amount = time.time(), counter.expiry, counter.amount
         hits = self._window(counter.key, expiry, now)
@@ -93,16 +89,6 @@ class InMemory:
         if len(hits) < amount:
             return None
         return Decision(False, amount, 0, max(0, math.ceil(hits[0] + expiry - now)))
-
-    async def test(self, item: RateLimitItem, *identifiers: str) -> bool:
-        hits = self._window(_key(item, identifiers), item.get_expiry(), time.time())
-        return len(hits) < item.amount
-
-    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats:
-        now, expiry = time.time(), item.get_expiry()
-        hits = self._window(_key(item, identifiers), expiry, now)
-        reset = hits[0] + expiry if hits else now
-        return WindowStats(reset, item.amount - len(hits))
 
     def _window(self, key: str, expiry: int, now: float) -> deque[float]:
         hits = self._hits.get(key)
@@ -139,12 +125,6 @@ def counter_for(rate: str, identifiers: tuple[str, ...]) -> Counter:
     return Counter(item.key_for(*identifiers), item.amount, item.get_expiry())
 
 
-@lru_cache(maxsize=65_536)
-def _key(item: RateLimitItem, identifiers: tuple[str, ...]) -> str:
-    """limits' key for a counter: built once per client and limit, not per request."""
-    return item.key_for(*identifiers)
-
-
 @lru_cache(maxsize=256)
 def parse_rate(rate: str) -> RateLimitItem:
     return parse(rate)
@@ -176,38 +156,37 @@ class RateLimiter:
 
     async def hit(self, rate: str, *identity: str) -> Decision:
         """Count one request against `rate` for `identity`, and say if it may pass."""
-        limiter = self._current()
-        if limiter is self._memory:
-            return self._memory.decide(counter_for(rate, identity))
-        try:
-            return await _decide(limiter, parse_rate(rate), identity)
-        except Exception as exc:  # the store failed: limit on this instance instead
-            self._redis_failed(exc)
-            return self._memory.decide(counter_for(rate, identity))
+        shared = self._shared()
+        if shared is not None:
+            try:
+                return await _decide(shared, parse_rate(rate), identity)
+            except Exception as exc:  # the store failed: limit on this instance instead
+                self._redis_failed(exc)
+        return self._memory.decide(counter_for(rate, identity))
 
     async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything."""
-        limiter = self._current()
-        if limiter is self._memory:
-            return self._memory.refusal(counter_for(rate, identity))
-        item = parse_rate(rate)
-        try:
-            if await limiter.test(item, *identity):
-                return None
-            return await _stats(limiter, item, identity, allowed=False)
-        except Exception as exc:  # the store failed: check this instance's counters
-            self._redis_failed(exc)
-            return await self.is_blocked(rate, *identity)
+        shared = self._shared()
+        if shared is not None:
+            item = parse_rate(rate)
+            try:
+                if await shared.test(item, *identity):
+                    return None
+                return await _stats(shared, item, identity, allowed=False)
+            except Exception as exc:  # the store failed: check this instance's counters
+                self._redis_failed(exc)
+        return self._memory.refusal(counter_for(rate, identity))
 
     async def probe(self) -> None:
         """Raise unless the shared store answers (for /health)."""
         if self._redis_storage is not None and not await self._redis_storage.check():
             raise ConnectionError("the rate-limit store does not answer")
 
-    def _current(self) -> Limiter:
+    def _shared(self) -> Limiter | None:
+        """The Redis limiter, unless there is none or it failed a moment ago."""
         if self._redis is not None and time.monotonic() >= self._redis_down_until:
             return self._redis
-        return self._memory
+        return None
 
     def _redis_failed(self, exc: Exception) -> None:
         self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
