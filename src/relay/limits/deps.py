@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import NoReturn
 
 from starlette.requests import HTTPConnection
 
@@ -28,7 +29,7 @@ def _add_headers(connection: HTTPConnection, decision: Decision) -> None:
 
 def _refuse(
     connection: HTTPConnection, relay: Relay, kind: str, rate: str, refusal: Decision
-) -> None:
+) -> NoReturn:
     _add_headers(connection, refusal)
     relay.metrics.rate_limited.labels(kind).inc()
     raise RateLimited(refusal, f"Too many requests; the {kind} limit is {rate}.")
