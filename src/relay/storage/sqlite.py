@@ -142,10 +142,10 @@ class SQLiteStore(SqlStore):
         new_conversation: ConversationRecord | None = None,
     ) -> list[MessageRecord]:
         # Queued together, so they land in one batch (one transaction), in order.
-        statements = [(INSERT_MESSAGE, self._params(self._message_args(m))) for m in messages]
+        # The args come adapted for the driver (_message_args converts the time).
+        statements = [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
         if new_conversation is not None:
-            args = self._params(self._conversation_args(new_conversation))
-            statements.insert(0, (INSERT_CONVERSATION, args))
+            statements.insert(0, (INSERT_CONVERSATION, self._conversation_args(new_conversation)))
         try:
             results = await self.thread.write_all(statements)
         except sqlite3.OperationalError as exc:
