@@ -125,3 +125,20 @@ async def test_a_write_without_returning_answers_what_it_changed(thread: SQLiteT
     assert second.last_id == rows[0]["id"] != first.last_id
     updated = await thread.write("UPDATE notes SET body = upper(body)", ())
     assert updated.rows == 2
+
+
+async def test_a_batch_the_database_refuses_fails_every_write_and_the_thread_goes_on(
+    thread: SQLiteThread,
+) -> None:
+    await thread.call(lambda: thread.db.execute("PRAGMA query_only = ON"))
+    release, busy = await hold(thread)
+    writes = [asyncio.create_task(thread.write(INSERT, (f"note {i}",))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    release.set()
+    results = await asyncio.gather(*writes, return_exceptions=True)
+    assert await busy
+    assert all(isinstance(r, sqlite3.OperationalError) for r in results), results
+    await thread.call(lambda: thread.db.execute("PRAGMA query_only = OFF"))
+    assert (await thread.write(INSERT, ("after",)))[0]["id"] == 1
+    rows = await thread.read("SELECT body FROM notes", ())
+    assert [r["body"] for r in rows] == ["after"]
