@@ -13,7 +13,6 @@ import os
 import re
 import secrets
 import threading
-import weakref
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -22,15 +21,10 @@ from typing import TypeVar
 import bcrypt
 
 KEY_PATTERN = re.compile(r"^(rly_[0-9a-f]{10})_[A-Za-z0-9_-]{43}$")
-# Hashes at once: leave a core to the event loop, so a flood of token exchanges
-# cannot starve authenticated requests of CPU.
+# Hashes at once, for the whole process (every event loop shares the threads):
+# leave a core to the event loop, so a flood of token exchanges cannot starve
+# authenticated requests of CPU. More wait in the pool's queue.
 BCRYPT_SLOTS = max(1, (os.cpu_count() or 2) - 1)
-# One semaphore per event loop: an asyncio.Semaphore binds to the first loop that
-# waits on it, and a process may run several loops (the CLI, tests, threads).
-_slots_by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
-    weakref.WeakKeyDictionary()
-)
-
 
 # Niceness the hashing threads add to the loop's: when a core is contended, the
 # event loop gets about nine tenths of it, so token exchanges slow down before
@@ -56,14 +50,6 @@ async def _off_the_loop(work: Callable[..., T], *args: object) -> T:
     return await asyncio.get_running_loop().run_in_executor(_hashing_threads, work, *args)
 
 
-def _bcrypt_slots() -> asyncio.Semaphore:
-    loop = asyncio.get_running_loop()
-    slots = _slots_by_loop.get(loop)
-    if slots is None:
-        slots = _slots_by_loop[loop] = asyncio.Semaphore(BCRYPT_SLOTS)
-    return slots
-
-
 def generate_key() -> tuple[str, str]:
     """A new (api_key, key_prefix); 56 bytes, under bcrypt's 72-byte limit."""
     prefix = f"rly_{secrets.token_hex(5)}"
@@ -77,8 +63,7 @@ def prefix_of(api_key: str) -> str | None:
 
 async def hash_key(api_key: str, rounds: int) -> str:
     salt = bcrypt.gensalt(rounds)
-    async with _bcrypt_slots():
-        hashed = await _off_the_loop(bcrypt.hashpw, api_key.encode(), salt)
+    hashed = await _off_the_loop(bcrypt.hashpw, api_key.encode(), salt)
     return hashed.decode()
 
 
@@ -90,9 +75,8 @@ def _decoy_hash(rounds: int) -> bytes:
 async def verify_key(api_key: str, key_hash: str | None, rounds: int) -> bool:
     """Check a key; with no hash (unknown prefix) spend the same time and say no."""
     candidate = api_key.encode()[:72]
-    async with _bcrypt_slots():
-        if key_hash is None:
-            decoy = await _off_the_loop(_decoy_hash, rounds)
-            await _off_the_loop(bcrypt.checkpw, candidate, decoy)
-            return False
-        return await _off_the_loop(bcrypt.checkpw, candidate, key_hash.encode())
+    if key_hash is None:
+        decoy = await _off_the_loop(_decoy_hash, rounds)
+        await _off_the_loop(bcrypt.checkpw, candidate, decoy)
+        return False
+    return await _off_the_loop(bcrypt.checkpw, candidate, key_hash.encode())

@@ -226,20 +226,6 @@ class SqlStore(abc.ABC):
             return None
         return ConversationRecord(row["id"], row["client_id"], _time(row["created_at"]))
 
-    def _message_args(self, message: MessageRecord) -> list[Any]:
-        return [
-            message.id,
-            message.conversation_id,
-            message.client_id,
-            message.role,
-            message.content,
-            message.status,
-            self._param(message.created_at),
-        ]
-
-    def _conversation_args(self, conversation: ConversationRecord) -> list[Any]:
-        return [conversation.id, conversation.client_id, self._param(conversation.created_at)]
-
     async def finish_message(self, message_id: str, *, content: str | None, status: str) -> None:
         if content is None:
             await self._execute("UPDATE messages SET status = ? WHERE id = ?", status, message_id)

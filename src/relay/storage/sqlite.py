@@ -155,6 +155,20 @@ class SQLiteStore(SqlStore):
         inserted: list[Changed] = results[len(results) - len(messages) :]
         return [with_seq(m, _new_rowid(r)) for m, r in zip(messages, inserted, strict=True)]
 
+    def _message_args(self, message: MessageRecord) -> list[Any]:
+        return [
+            message.id,
+            message.conversation_id,
+            message.client_id,
+            message.role,
+            message.content,
+            message.status,
+            self._param(message.created_at),
+        ]
+
+    def _conversation_args(self, conversation: ConversationRecord) -> list[Any]:
+        return [conversation.id, conversation.client_id, self._param(conversation.created_at)]
+
     async def _ready_to_search(self) -> None:
         if self._search_index is None:
             return
