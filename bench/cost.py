@@ -4,10 +4,10 @@ Usage: .venv/bin/python -m bench.cost [seconds] [rounds]
 (BENCH_TARGETS=relay-sqlite measures only that Relay, beside both baselines.)
 Starts the stub, the baselines and Relay (SQLite, and PostgreSQL when it
 answers), puts wrk load (16 connections) on each endpoint in turn and reads the
-server's user + system CPU time from /proc before and after. Req/s on two cores
-shared with wrk and nginx moves with everything else on the machine; the CPU a
-server spends per request does not, so this is the figure to compare while
-changing code. It prints, for each target, µs of CPU per request and the ratio
+server's user + system CPU time (its children's too) from /proc before and
+after. Req/s on two cores shared with wrk and nginx moves with everything else
+on the machine; the CPU a server spends per request does not, so this is the
+figure to compare while changing code. It prints, for each target, µs of CPU per request and the ratio
 to its baseline (the ceiling for tools and history, the naive gateway for chat).
 """
 
@@ -36,9 +36,15 @@ def cpu_seconds(pid: int, thread: str | None = None) -> tuple[float, float]:
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes a server started (Relay's SQLite writer), from every thread of it."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
 def thread_seconds(pid: int) -> dict[str, float]:
-    """CPU seconds of the main thread (the event loop), and of all other threads together."""
-    seconds = {"main user": 0.0, "main system": 0.0, "other threads": 0.0}
+    """CPU seconds of the main thread (the event loop), of all other threads, of children."""
+    seconds = {"main user": 0.0, "main system": 0.0, "other threads": 0.0, "children": 0.0}
     for task in Path(f"/proc/{pid}/task").iterdir():
         user, system = cpu_seconds(pid, task.name)
         if task.name == str(pid):
@@ -46,6 +52,8 @@ def thread_seconds(pid: int) -> dict[str, float]:
             seconds["main system"] += system
         else:
             seconds["other threads"] += user + system
+    for child in child_pids(pid):
+        seconds["children"] += sum(cpu_seconds(child))
     return seconds
 
 

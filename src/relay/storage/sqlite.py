@@ -1,5 +1,8 @@
-"""The embedded store: one SQLite file in WAL mode, on a thread of its own that groups commits.
+"""The embedded store: one SQLite file in WAL mode.
 
+Reads run on a thread of this process (sqlite_thread.py); writes are group
+committed by a child process (sqlite_process.py), away from the event loop's
+GIL. An in-memory database has one connection only, so its thread writes too.
 Single host only: SQLite cannot be shared by instances on different machines.
 """
 
@@ -22,8 +25,10 @@ from relay.storage.sql import (
     load_migrations,
     with_seq,
 )
+from relay.storage.sqlite_process import WriterProcess
 from relay.storage.sqlite_search import INDEX_DELAY_SECONDS, SearchIndex
-from relay.storage.sqlite_thread import Changed, SQLiteThread, is_write
+from relay.storage.sqlite_thread import SQLiteThread, is_write
+from relay.storage.sqlite_writer import Changed
 
 # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 10000")
@@ -59,24 +64,31 @@ class SQLiteStore(SqlStore):
         self.path = sqlite_path(database_url)
         self.index_delay = index_delay  # how long written messages wait to be indexed
         self._thread: SQLiteThread | None = None
+        self._writer: SQLiteThread | WriterProcess | None = None
         self._search_index: SearchIndex | None = None
 
     async def open(self) -> None:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         thread = SQLiteThread(self.path, PRAGMAS)
+        writer = thread if self.path == ":memory:" else WriterProcess(self.path, PRAGMAS)
         try:
             await thread.open()
-        except sqlite3.Error as exc:
+            if writer is not thread:
+                await writer.open()
+        except (sqlite3.Error, OSError) as exc:
             await thread.close()
             raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
-        self._thread = thread
-        self._search_index = SearchIndex(thread, self.index_delay)
+        self._thread, self._writer = thread, writer
+        self._search_index = SearchIndex(thread, writer, self.index_delay)
 
     async def close(self) -> None:
         if self._search_index is not None:
             await self._search_index.close()
             self._search_index = None
+        if self._writer is not None:
+            await self._writer.close()  # a no-op if it is the thread, closed next
+            self._writer = None
         if self._thread is not None:
             await self._thread.close()
             self._thread = None
@@ -86,6 +98,12 @@ class SQLiteStore(SqlStore):
         if self._thread is None:
             raise StoreUnavailable("the SQLite store is not open")
         return self._thread
+
+    @property
+    def writer(self) -> SQLiteThread | WriterProcess:
+        if self._writer is None:
+            raise StoreUnavailable("the SQLite store is not open")
+        return self._writer
 
     async def migrate(self) -> list[str]:
         return await self.thread.call(self._migrate)
@@ -121,7 +139,7 @@ class SQLiteStore(SqlStore):
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
         try:
             if is_write(sql):  # a write with RETURNING goes through the group commit
-                rows: Sequence[Row] = await self.thread.write(sql, args)
+                rows: Sequence[Row] = await self.writer.write(sql, args)
             else:
                 rows = await self.thread.read(sql, args)  # type: ignore[assignment]
         except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
@@ -130,7 +148,7 @@ class SQLiteStore(SqlStore):
 
     async def _execute(self, sql: str, *args: Any) -> int:
         try:
-            changed: Changed = await self.thread.write(sql, args)
+            changed: Changed = await self.writer.write(sql, args)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         return changed.rows
@@ -147,7 +165,7 @@ class SQLiteStore(SqlStore):
         if new_conversation is not None:
             statements.insert(0, (INSERT_CONVERSATION, self._conversation_args(new_conversation)))
         try:
-            results = await self.thread.write_all(statements)
+            results = await self.writer.write_all(statements)
         except sqlite3.OperationalError as exc:
             raise StoreUnavailable(f"SQLite: {exc}") from exc
         if self._search_index is not None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from relay.storage.sqlite_process import WriterProcess
 from relay.storage.sqlite_thread import SQLiteThread
 
 logger = logging.getLogger("relay.storage")
@@ -41,8 +42,14 @@ INDEX_PENDING = (
 
 
 class SearchIndex:
-    def __init__(self, thread: SQLiteThread, delay: float = INDEX_DELAY_SECONDS) -> None:
+    def __init__(
+        self,
+        thread: SQLiteThread,
+        writer: SQLiteThread | WriterProcess,
+        delay: float = INDEX_DELAY_SECONDS,
+    ) -> None:
         self._thread = thread
+        self._writer = writer
         self._delay = delay
         self._timer: asyncio.TimerHandle | None = None
         self._pass: asyncio.Task[None] | None = None
@@ -58,7 +65,7 @@ class SearchIndex:
         rows = await self._thread.read(BEHIND, ())
         if rows[0]["behind"]:
             # Through the group commit: it shares a transaction with the writes queued.
-            await self._thread.write_all(INDEX_PENDING)
+            await self._writer.write_all(INDEX_PENDING)
 
     async def close(self) -> None:
         """Cancel the pass to come, finish the one running, index what is left."""

@@ -25,12 +25,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from relay.storage.sqlite_writer import Statements, commit_batch, connect
+
 T = TypeVar("T")
-Statements = Sequence[tuple[str, Sequence[Any]]]
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
-# What fails one write and not the database: a constraint, or a value the driver
-# cannot bind (UnicodeEncodeError for a lone surrogate is a ValueError).
-BAD_WRITE = (sqlite3.Error, ValueError)
 
 
 def is_write(sql: str) -> bool:
@@ -39,27 +37,6 @@ def is_write(sql: str) -> bool:
 
 def _fetch_all(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
     return db.execute(sql, args).fetchall()
-
-
-@dataclass(frozen=True, slots=True)
-class Changed:
-    """What a statement returning no rows did."""
-
-    rows: int  # how many rows it changed
-    last_id: int | None  # the rowid of the last row inserted on this connection
-
-
-def _run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Any] | Changed:
-    """Rows for a statement that returns some (SELECT, RETURNING), else what it changed.
-
-    An insert reads its new rowid back as `last_id` rather than through
-    RETURNING, which costs SQLite a temporary table and Python a row object
-    (about 10 us a chat on the writer thread, measured).
-    """
-    cursor = db.execute(sql, args)
-    if cursor.description is not None:
-        return cursor.fetchall()
-    return Changed(cursor.rowcount, cursor.lastrowid)
 
 
 @dataclass(slots=True)
@@ -106,10 +83,8 @@ class SQLiteThread:
         await self.call(self._connect)
 
     def _connect(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        db = connect(self.path, self.pragmas)
         db.row_factory = sqlite3.Row
-        for pragma in self.pragmas:
-            db.execute(f"PRAGMA {pragma}")
         self._db = db
 
     def _disconnect(self) -> None:
@@ -189,46 +164,10 @@ class SQLiteThread:
             return call.future, None, exc
 
     def _commit_writes(self, writes: list[_Write]) -> list[_Outcome]:
-        try:
-            results = self._commit([write.statements for write in writes])
-        except Exception as exc:  # the whole batch failed (database gone, disk full)
-            results = [exc] * len(writes)
+        results = commit_batch(self.db, [write.statements for write in writes])
         return [
             (write.future, None, result)
             if isinstance(result, Exception)
             else (write.future, result, None)
             for write, result in zip(writes, results, strict=True)
         ]
-
-    def _in_transaction(self, work: Callable[[sqlite3.Connection], T]) -> T:
-        """On the thread: `work(db)` in one write transaction, rolled back if it raises."""
-        db = self.db
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(db)
-            db.execute("COMMIT")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-        return result
-
-    def _commit(self, batch: list[Statements]) -> list[list[Any] | Exception]:
-        """On the thread: all writes in one transaction; alone, if one of them fails."""
-
-        def run_all(db: sqlite3.Connection) -> list[list[Any] | Exception]:
-            return [[_run_one(db, sql, args) for sql, args in writes] for writes in batch]
-
-        try:
-            return self._in_transaction(run_all)
-        except BAD_WRITE:
-            if len(batch) == 1:
-                raise
-        # Rare: retry one by one, so one bad write fails only its own request.
-        return [self._commit_alone(statements) for statements in batch]
-
-    def _commit_alone(self, statements: Statements) -> list[Any] | Exception:
-        try:
-            return self._commit([statements])[0]
-        except BAD_WRITE as exc:
-            return exc

@@ -1,0 +1,215 @@
+"""SQLite's writer process: writes waiting together commit together, and nothing sent is lost."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from relay.storage import SQLiteStore
+from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
+from relay.storage.sqlite_process import WriterProcess
+from relay.storage.sqlite_writer import Changed
+from tests.contract.test_store import client_record
+
+PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
+INSERT = "INSERT INTO notes (body) VALUES (?)"
+FRAME = 24 + 4096  # a WAL frame: its header and one page
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> str:
+    path = str(tmp_path / "w.db")
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA journal_mode = WAL")
+        db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+    return path
+
+
+@pytest.fixture
+async def writer(path: str) -> AsyncIterator[WriterProcess]:
+    writer = WriterProcess(path, PRAGMAS)
+    await writer.open()
+    try:
+        yield writer
+    finally:
+        await writer.close()
+
+
+@contextmanager
+def write_lock(path: str) -> Iterator[None]:
+    """Hold SQLite's write lock from another connection, so the writer's batches wait."""
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        db.execute("ROLLBACK")
+        db.close()
+
+
+def bodies(path: str) -> list[str]:
+    with sqlite3.connect(path) as db:
+        return [body for (body,) in db.execute("SELECT body FROM notes ORDER BY id")]
+
+
+async def test_writes_waiting_together_share_one_transaction(
+    writer: WriterProcess, path: str
+) -> None:
+    wal = Path(f"{path}-wal")
+    await writer.write(INSERT, ("warm up",))  # the WAL exists and has its header
+    before = wal.stat().st_size
+    with write_lock(path):
+        first = asyncio.create_task(writer.write(INSERT, ("first",)))
+        await asyncio.sleep(0.05)  # the writer took it and waits for the lock
+        rest = [asyncio.create_task(writer.write(INSERT, (f"note {i}",))) for i in range(10)]
+        await asyncio.sleep(0.05)
+        assert not first.done() and not any(w.done() for w in rest)  # none before its commit
+    results = [await first, *await asyncio.gather(*rest)]
+    assert len({r.last_id for r in results}) == 11  # each write got its own result
+    assert bodies(path) == ["warm up", "first", *(f"note {i}" for i in range(10))]
+    # Each commit appends the table's page to the WAL: two commits, not eleven.
+    assert wal.stat().st_size - before == 2 * FRAME
+
+
+async def test_a_write_answers_what_it_changed_or_the_rows_it_returned(
+    writer: WriterProcess,
+) -> None:
+    first = await writer.write(INSERT, ("one",))
+    second = await writer.write(INSERT, ("two",))
+    assert first == Changed(1, 1) and second == Changed(1, 2)
+    rows = await writer.write("UPDATE notes SET body = upper(body) RETURNING id, body", ())
+    assert sorted((r["id"], r["body"]) for r in rows) == [(1, "ONE"), (2, "TWO")]
+
+
+async def test_a_bad_write_fails_alone(writer: WriterProcess, path: str) -> None:
+    with write_lock(path):
+        blocker = asyncio.create_task(writer.write(INSERT, ("first",)))
+        await asyncio.sleep(0.05)
+        writes = [writer.write(INSERT, (body,)) for body in ("a", None, "b", "bad \ud800")]
+        tasks = [asyncio.create_task(w) for w in writes]
+        await asyncio.sleep(0.05)
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[1], sqlite3.IntegrityError)
+    assert isinstance(results[3], UnicodeEncodeError)
+    assert await blocker == Changed(1, 1)
+    assert bodies(path) == ["first", "a", "b"]
+
+
+async def test_a_cancelled_caller_does_not_undo_its_write(writer: WriterProcess, path: str) -> None:
+    with write_lock(path):
+        write = asyncio.create_task(writer.write(INSERT, ("stands",)))
+        await asyncio.sleep(0.05)
+        write.cancel()
+    await writer.write(INSERT, ("after",))  # answered after the cancelled one
+    assert bodies(path) == ["stands", "after"]
+
+
+async def test_close_commits_what_was_sent_then_refuses_more(path: str) -> None:
+    writer = WriterProcess(path, PRAGMAS)
+    await writer.open()
+    with write_lock(path):
+        writes = [asyncio.create_task(writer.write(INSERT, (f"note {i}",))) for i in range(5)]
+        await asyncio.sleep(0.05)
+        closing = asyncio.create_task(writer.close())
+        await asyncio.sleep(0.05)
+        assert not closing.done()
+    await closing
+    assert [r.rows for r in await asyncio.gather(*writes)] == [1] * 5
+    with pytest.raises(sqlite3.OperationalError, match="not open"):
+        await writer.write(INSERT, ("too late",))
+    assert bodies(path) == [f"note {i}" for i in range(5)]
+
+
+async def test_a_dead_writer_fails_its_writes_and_the_next_write_starts_another(
+    writer: WriterProcess, path: str
+) -> None:
+    with write_lock(path):
+        lost = asyncio.create_task(writer.write(INSERT, ("in flight",)))
+        await asyncio.sleep(0.05)
+        dead = writer.pid
+        assert dead is not None
+        os.kill(dead, signal.SIGKILL)
+        with pytest.raises(sqlite3.OperationalError, match="exited"):
+            await lost
+    assert await writer.write(INSERT, ("next",)) == Changed(1, 1)
+    assert writer.pid not in (None, dead)
+    assert bodies(path) == ["next"]
+
+
+async def test_an_interrupt_does_not_stop_the_writer(writer: WriterProcess) -> None:
+    """Ctrl-C reaches the whole process group; the parent still has writes to make."""
+    pid = writer.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGINT)
+    await asyncio.sleep(0.1)
+    assert await writer.write(INSERT, ("still here",)) == Changed(1, 1)
+    assert writer.pid == pid  # the same process answered: not a new one
+
+
+async def test_a_database_that_cannot_open_fails_open(tmp_path: Path) -> None:
+    writer = WriterProcess(str(tmp_path / "missing" / "w.db"), PRAGMAS)
+    with pytest.raises(sqlite3.OperationalError, match="unable to open"):
+        await writer.open()
+
+
+def test_the_writer_ends_when_its_parent_dies(path: str) -> None:
+    """No orphan: killed without a word, the parent's pipe closes and the child exits."""
+    parent = textwrap.dedent(f"""
+        import asyncio, sys
+        from relay.storage.sqlite_process import WriterProcess
+
+        async def main():
+            writer = WriterProcess({path!r}, ())
+            await writer.open()
+            print(writer.pid, flush=True)
+            await asyncio.sleep(60)
+
+        asyncio.run(main())
+    """)
+    process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    child = int(process.stdout.readline())
+    process.kill()
+    process.wait()
+    for _ in range(100):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.05)
+    pytest.fail(f"the writer {child} outlived its parent")
+
+
+async def test_an_in_memory_store_reads_and_writes_on_its_one_connection() -> None:
+    store = SQLiteStore("sqlite:///:memory:")
+    await store.open()
+    try:
+        await store.migrate()
+        client = client_record()
+        await store.create_client(client)
+        conversations = [ConversationRecord(new_id("conv"), client.id, utc_now()) for _ in range(5)]
+        messages = [
+            MessageRecord(new_id("msg"), c.id, client.id, "user", f"hi {i}", "complete", utc_now())
+            for i, c in enumerate(conversations)
+        ]
+        stored = await asyncio.gather(
+            *(
+                store.add_messages([m], new_conversation=c)
+                for m, c in zip(messages, conversations, strict=True)
+            )
+        )
+        listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
+        assert {m.id: m.seq for m in listed} == {m.id: m.seq for (m,) in stored}
+    finally:
+        await store.close()
