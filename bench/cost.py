@@ -7,8 +7,9 @@ answers), puts wrk load (16 connections) on each endpoint in turn and reads the
 server's user + system CPU time (its children's too) from /proc before and
 after. Req/s on two cores shared with wrk and nginx moves with everything else
 on the machine; the CPU a server spends per request does not, so this is the
-figure to compare while changing code. It prints, for each target, µs of CPU per request and the ratio
-to its baseline (the ceiling for tools and history, the naive gateway for chat).
+figure to compare while changing code. It prints, for each target, µs of CPU
+per request and the ratio to its baseline (the ceiling for tools and history,
+the naive gateway for chat).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from bench import wrk
 from bench.config import load_config
 from bench.install import ensure_tools
+from bench.procs import child_pids
 from bench.run import cleanup
 from bench.servers import Run, start_servers
 from bench.workloads import CHAT, HISTORY, TOOLS, write_lines, write_specs
@@ -34,12 +36,6 @@ def cpu_seconds(pid: int, thread: str | None = None) -> tuple[float, float]:
     stat = Path(f"/proc/{pid}/stat" if thread is None else f"/proc/{pid}/task/{thread}/stat")
     fields = stat.read_text().rpartition(")")[2].split()
     return int(fields[11]) / TICKS, int(fields[12]) / TICKS
-
-
-def child_pids(pid: int) -> list[int]:
-    """The processes a server started (Relay's SQLite writer), from every thread of it."""
-    tasks = Path(f"/proc/{pid}/task")
-    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
 
 
 def thread_seconds(pid: int) -> dict[str, float]:

@@ -113,8 +113,18 @@ def _signal_group(process: subprocess.Popen[bytes], sig: signal.Signals) -> None
         os.killpg(process.pid, sig)
 
 
+def child_pids(pid: int) -> list[int]:
+    """The processes a server started (Relay's SQLite writer), from every thread of it."""
+    tasks = Path(f"/proc/{pid}/task")
+    return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
+
+
 def rss_kib(pid: int) -> int:
-    """Resident set size of one process, from /proc (KiB)."""
+    """Resident set size of a process and of the processes it started, from /proc (KiB)."""
+    return _own_rss_kib(pid) + sum(_own_rss_kib(child) for child in child_pids(pid))
+
+
+def _own_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1])
