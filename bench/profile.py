@@ -31,7 +31,7 @@ PARTS = {
     "JWT verify": ("jwt/",),
     "rate limits": ("limits/", "relay/limits"),
     "metrics": ("prometheus_client", "observability/metrics"),
-    "SQLite (aiosqlite)": ("aiosqlite", "storage/sqlite"),
+    "SQLite store": ("storage/sqlite",),
     "PostgreSQL (asyncpg)": ("asyncpg", "storage/postgres"),
     "backend HTTP (aiohttp)": ("aiohttp/",),
     "pydantic validation": ("pydantic",),
