@@ -1,10 +1,9 @@
-"""One SQLite connection on a thread of its own, which commits writes in groups.
+"""One SQLite connection on a thread of its own: the store's reads, and calls.
 
-Every commit with `synchronous = FULL` waits for an fsync, and SQLite has one
-writer at a time. So the thread takes every write waiting in its queue and
-commits them in one transaction; each caller waits for the commit that holds
-its own write, so nothing acknowledged can be lost. A write arriving while the
-thread is idle goes at once: a lone request never waits for company.
+A file database's writes go to the writer process (sqlite_process.py); an
+in-memory one has this connection only, so its writes come here too, and are
+committed in groups like the process's (sqlite_writer.commit_batch): every
+write waiting in the queue goes in the next transaction.
 
 The thread takes its own work from a queue and hands results back in one loop
 callback per batch. It replaced a one-thread executor driven from the loop,
