@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
+import pickle
 import signal
 import sqlite3
 import subprocess
@@ -177,11 +179,12 @@ def test_the_writer_ends_when_its_parent_dies(path: str) -> None:
 
         asyncio.run(main())
     """)
-    process = subprocess.Popen([sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    child = int(process.stdout.readline())
-    process.kill()
-    process.wait()
+    with subprocess.Popen(
+        [sys.executable, "-c", parent], stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        child = int(process.stdout.readline())
+        process.kill()
     for _ in range(100):
         try:
             os.kill(child, 0)
@@ -213,3 +216,21 @@ async def test_an_in_memory_store_reads_and_writes_on_its_one_connection() -> No
         assert {m.id: m.seq for m in listed} == {m.id: m.seq for (m,) in stored}
     finally:
         await store.close()
+
+
+async def test_a_write_that_cannot_be_sent_fails_alone(writer: WriterProcess) -> None:
+    """It must not leave an answer awaited that never comes: the next write would get it."""
+    with pytest.raises((pickle.PicklingError, AttributeError)):
+        await writer.write(INSERT, (lambda: "not a value",))
+    assert await asyncio.wait_for(writer.write(INSERT, ("next",)), 10) == Changed(1, 1)
+
+
+@pytest.mark.filterwarnings("error::ResourceWarning")
+async def test_a_restart_closes_what_the_dead_writer_left_open(writer: WriterProcess) -> None:
+    dead = writer.pid
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    await writer.write(INSERT, ("after",))
+    assert writer.pid != dead
+    gc.collect()  # an unclosed transport or pipe of the dead one warns here, failing the test

@@ -109,7 +109,11 @@ class WriterProcess:
             stderr=None,
         )
         self._answers = answers
-        error = await ready
+        try:
+            error = await ready
+        except sqlite3.OperationalError:  # it exited before it could answer
+            await self._stop()
+            raise
         if error is not None:
             await self._stop()
             raise error
@@ -121,10 +125,11 @@ class WriterProcess:
 
     async def write_all(self, statements: Statements) -> list[Any]:
         """Queue writes together: they share a transaction, in this order, all or none."""
+        data = frame(list(statements))  # first: if this fails, no answer is awaited
         answers = await self._running()
         future = asyncio.get_running_loop().create_future()
         answers.waiting.append(future)
-        self._stdin().write(frame(list(statements)))
+        self._stdin().write(data)
         return _result(await future)
 
     async def write(self, sql: str, args: Sequence[Any]) -> Any:
@@ -140,6 +145,7 @@ class WriterProcess:
         async with self._starting:
             if self._answers is None or self._answers.gone:
                 logger.warning("the SQLite writer process exited; starting a new one")
+                await self._stop()  # reap the old one and close its pipes
                 await self._start()
         assert self._answers is not None
         return self._answers
