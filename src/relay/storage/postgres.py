@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -122,6 +123,11 @@ class PostgresStore(SqlStore):
         self.database_url = database_url
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
+        # asyncpg gives a returned connection to whoever asks next, so a request
+        # arriving as it comes back overtakes the one woken for it, which goes to
+        # the back of the line (history at 64 connections: p99 131 ms, p50 34).
+        # A semaphore serves waiters in the order they came.
+        self._turns = asyncio.Semaphore(pool_size)
         self._sql_cache: dict[str, str] = {}
         self._writes: GroupCommit[_NewMessages, list[MessageRecord]] = GroupCommit(
             self._insert_batch
@@ -160,7 +166,7 @@ class PostgresStore(SqlStore):
 
     async def migrate(self) -> list[str]:
         applied: list[str] = []
-        async with self.pool.acquire() as conn, conn.transaction():
+        async with self._connection() as conn, conn.transaction():
             # One instance migrates; the others wait here, then find nothing to do.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
             await conn.execute(
@@ -191,7 +197,7 @@ class PostgresStore(SqlStore):
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
         """A pooled connection; one that broke is thrown away, never handed out again."""
         try:
-            async with self.pool.acquire() as conn:
+            async with self._turns, self.pool.acquire() as conn:
                 try:
                     yield conn
                 except CONNECTION_ERRORS:
