@@ -234,3 +234,18 @@ async def test_a_restart_closes_what_the_dead_writer_left_open(writer: WriterPro
     await writer.write(INSERT, ("after",))
     assert writer.pid != dead
     gc.collect()  # an unclosed transport or pipe of the dead one warns here, failing the test
+
+
+async def test_a_writer_that_cannot_restart_fails_the_write_as_the_store_being_down(
+    writer: WriterProcess, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No interpreter (a venv replaced under a running Relay): a store error, not an OSError."""
+    dead = writer.pid
+    assert dead is not None
+    os.kill(dead, signal.SIGKILL)
+    await asyncio.sleep(0.1)
+    with monkeypatch.context() as patched:
+        patched.setattr(sys, "executable", "/nonexistent/python3")
+        with pytest.raises(sqlite3.OperationalError, match="cannot start the SQLite writer"):
+            await writer.write(INSERT, ("lost",))
+    assert await writer.write(INSERT, ("after",)) == Changed(1, 1)

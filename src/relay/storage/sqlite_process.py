@@ -101,13 +101,18 @@ class WriterProcess:
         answers = _Answers(loop)
         ready = loop.create_future()
         answers.waiting.append(ready)
-        self._transport, _ = await loop.subprocess_exec(
-            lambda: answers,
-            *(sys.executable, "-I", "-S", WRITER_SCRIPT, self.path, json.dumps(self.pragmas)),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=None,
-        )
+        try:
+            self._transport, _ = await loop.subprocess_exec(
+                lambda: answers,
+                *(sys.executable, "-I", "-S", WRITER_SCRIPT, self.path, json.dumps(self.pragmas)),
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,
+            )
+        except OSError as exc:  # no interpreter (a venv replaced), no process or file slots
+            raise sqlite3.OperationalError(
+                f"cannot start the SQLite writer process: {exc}"
+            ) from exc
         self._answers = answers
         try:
             error = await ready
