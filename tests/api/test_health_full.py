@@ -7,6 +7,9 @@ stopping it never disturbs the shared server other tests use.
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,8 @@ import pytest
 from relay import __version__
 from relay.config import Settings
 from relay.services import health as health_service
+from relay.storage import SQLiteStore
+from relay.storage.sqlite_process import WriterProcess
 from tests import services
 from tests.conftest import MakeSettings, StartRelay
 from tests.throwaway import closed_port, throwaway_postgres, throwaway_redis
@@ -172,6 +177,32 @@ async def test_an_unresponsive_database_is_down_within_the_probe_timeout(
                 await asyncio.sleep(0.1)
                 back = await relay.client.get("/health")
             assert_shape(back, status_code=200, status="ok")
+
+
+async def test_sqlite_without_its_writer_is_503_down_and_recovers(
+    tmp_path: Path, start_relay: StartRelay, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reads alone do not make SQLite healthy: its writes are made by a process of their own."""
+    settings = Settings(
+        _env_file=None, database_url=f"sqlite:///{tmp_path / 'relay.db'}", bcrypt_rounds=4
+    )
+    async with start_relay(settings) as relay:
+        assert_shape(await relay.client.get("/health"), status_code=200, status="ok")
+        store = relay.relay.store
+        assert isinstance(store, SQLiteStore) and isinstance(store.writer, WriterProcess)
+        assert store.writer.pid is not None
+        os.kill(store.writer.pid, signal.SIGKILL)
+        await asyncio.sleep(0.1)
+        with monkeypatch.context() as patched:
+            patched.setattr(sys, "executable", "/nonexistent/python3")  # it cannot restart
+            down = await relay.client.get("/health")
+        body = assert_shape(down, status_code=503, status="down")
+        assert body["checks"]["database"]["status"] == "down"
+        # The next probe starts a new writer, and chats are stored again.
+        assert_shape(await relay.client.get("/health"), status_code=200, status="ok")
+        token = await relay.bearer("chat")
+        chat = await relay.client.post("/v1/chat", headers=token, json={"message": "stored"})
+        assert chat.status_code == 200, chat.text
 
 
 async def test_no_secret_in_the_backend_check(

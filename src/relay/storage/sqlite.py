@@ -105,6 +105,14 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable("the SQLite store is not open")
         return self._writer
 
+    async def ping(self) -> None:
+        """Reads answer, and the writer (a process of its own) can take a transaction."""
+        await super().ping()
+        try:
+            await self.writer.write_all(())  # an empty transaction: nothing is written
+        except sqlite3.OperationalError as exc:
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
+
     async def migrate(self) -> list[str]:
         return await self.thread.call(self._migrate)
 
