@@ -28,7 +28,7 @@ from relay.storage.sql import (
 from relay.storage.sqlite_process import WriterProcess
 from relay.storage.sqlite_search import INDEX_DELAY_SECONDS, SearchIndex
 from relay.storage.sqlite_thread import SQLiteThread, is_write
-from relay.storage.sqlite_writer import Changed
+from relay.storage.sqlite_writer import Changed, Statements
 
 # WAL lets readers run beside the writer; FULL sync keeps every commit on disk.
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "foreign_keys = ON", "busy_timeout = 10000")
@@ -108,10 +108,7 @@ class SQLiteStore(SqlStore):
     async def ping(self) -> None:
         """Reads answer, and the writer (a process of its own) can take a transaction."""
         await super().ping()
-        try:
-            await self.writer.write_all(())  # an empty transaction: nothing is written
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        await self._write_all(())  # an empty transaction: nothing is written
 
     async def migrate(self) -> list[str]:
         return await self.thread.call(self._migrate)
@@ -145,21 +142,25 @@ class SQLiteStore(SqlStore):
         return applied
 
     async def _fetch(self, sql: str, *args: Any) -> Sequence[Row]:
+        if is_write(sql):  # a write with RETURNING goes through the group commit
+            (rows,) = await self._write_all([(sql, args)])
+            return rows  # type: ignore[no-any-return]
         try:
-            if is_write(sql):  # a write with RETURNING goes through the group commit
-                rows: Sequence[Row] = await self.writer.write(sql, args)
-            else:
-                rows = await self.thread.read(sql, args)  # type: ignore[assignment]
+            return await self.thread.read(sql, args)  # type: ignore[return-value]
         except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
             raise StoreUnavailable(f"SQLite: {exc}") from exc
-        return rows
 
     async def _execute(self, sql: str, *args: Any) -> int:
-        try:
-            changed: Changed = await self.writer.write(sql, args)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        changed: Changed
+        (changed,) = await self._write_all([(sql, args)])
         return changed.rows
+
+    async def _write_all(self, statements: Statements) -> list[Any]:
+        """Writes in one transaction, in order; what fails the writer, as the store being down."""
+        try:
+            return await self.writer.write_all(statements)
+        except sqlite3.OperationalError as exc:  # locked, disk full, I/O, no writer process
+            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def add_messages(
         self,
@@ -172,10 +173,7 @@ class SQLiteStore(SqlStore):
         statements = [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
         if new_conversation is not None:
             statements.insert(0, (INSERT_CONVERSATION, self._conversation_args(new_conversation)))
-        try:
-            results = await self.writer.write_all(statements)
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
+        results = await self._write_all(statements)
         if self._search_index is not None:
             self._search_index.written()
         inserted: list[Changed] = results[len(results) - len(messages) :]
