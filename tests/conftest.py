@@ -16,7 +16,7 @@ from relay.app import create_app
 from relay.config import Settings
 from relay.state import Relay
 from relay.storage import PostgresStore
-from tests import services
+from tests.support import services
 
 STORES = ["sqlite", "postgres"]
 MakeSettings = Callable[..., Settings]

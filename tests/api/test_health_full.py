@@ -1,6 +1,6 @@
 """GET /health in full: every check, a backend down, Redis down, a real database lost and back.
 
-The database test runs its own PostgreSQL cluster (tests.throwaway) so that
+The database test runs its own PostgreSQL cluster (tests.support.throwaway) so that
 stopping it never disturbs the shared server other tests use.
 """
 
@@ -22,9 +22,10 @@ from relay.config import Settings
 from relay.services import health as health_service
 from relay.storage import SQLiteStore
 from relay.storage.sqlite_process import WriterProcess
-from tests import services
 from tests.conftest import MakeSettings, StartRelay
-from tests.throwaway import closed_port, throwaway_postgres, throwaway_redis
+from tests.support import services
+from tests.support.ports import closed_port
+from tests.support.throwaway import throwaway_postgres, throwaway_redis
 
 CHECKS = {"database", "backend", "rate_limit_store"}
 

@@ -19,9 +19,9 @@ import pytest
 
 from relay.config import Settings
 from relay.limits import policy
-from tests import services
 from tests.conftest import MakeSettings, Running, StartRelay
-from tests.throwaway import throwaway_redis
+from tests.support import services
+from tests.support.throwaway import throwaway_redis
 
 
 def sqlite_settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -15,7 +15,7 @@ import pytest
 from relay.config import Settings
 from tests.conftest import Running, running
 from tests.contract.conftest import SERVERS, backend_settings
-from tests.servers.base import FakeServer
+from tests.support.servers.base import FakeServer
 
 UNSTORABLE = "bad \ud800 and \x00 here"
 KEPT = "bad \ufffd and \ufffd here"

@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from relay.backends import Backend, make_backend
 from relay.config import Settings
-from tests.servers import (
+from tests.support.servers import (
     AnthropicServer,
     FakeServer,
     OpenAIServer,
@@ -19,7 +19,7 @@ from tests.servers import (
     reply_for,
     served_model,
 )
-from tests.servers.upstream_server import DEFAULT_MODEL as UPSTREAM_DEFAULT_MODEL
+from tests.support.servers.upstream_server import DEFAULT_MODEL as UPSTREAM_DEFAULT_MODEL
 
 BACKENDS = ["echo", "anthropic", "openai", "upstream"]
 BACKEND_KEY = "sk-relay-contract-SECRET-4f2a9c"  # must never show in an error

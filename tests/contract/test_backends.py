@@ -23,9 +23,9 @@ from relay.backends import (
     Usage,
 )
 from tests.contract.conftest import BACKEND_KEY, BackendCase
-from tests.servers import UpstreamServer
-from tests.servers.base import split_words
-from tests.servers.upstream_server import TOOLS as UPSTREAM_TOOLS
+from tests.support.servers import UpstreamServer
+from tests.support.servers.base import split_words
+from tests.support.servers.upstream_server import TOOLS as UPSTREAM_TOOLS
 
 Mode = Literal["complete", "stream"]
 MODES: list[Mode] = ["complete", "stream"]

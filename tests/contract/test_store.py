@@ -13,7 +13,7 @@ import pytest
 from relay.storage import PostgresStore, SQLiteStore, Store, make_store
 from relay.storage.records import ClientRecord, new_id, utc_now
 from relay.storage.sql import load_migrations
-from tests import services
+from tests.support import services
 
 
 def client_record(name: str = "app", **fields: object) -> ClientRecord:

@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
-from tests.multi.processes import Instance, relay_cli, relay_env, relay_instances
+from tests.support.processes import Instance, relay_cli, relay_env, relay_instances
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 HIGH = "1000000/minute"

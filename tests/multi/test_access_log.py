@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.multi.processes import relay_cli, relay_env, relay_instances
+from tests.support.processes import relay_cli, relay_env, relay_instances
 
 REQUESTS = 300
 

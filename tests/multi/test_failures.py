@@ -19,8 +19,13 @@ import pytest
 
 from relay.config import Settings
 from tests.conftest import Running, running
-from tests.servers.upstream_server import UpstreamServer
-from tests.throwaway import PostgresCluster, RedisServer, throwaway_postgres, throwaway_redis
+from tests.support.servers.upstream_server import UpstreamServer
+from tests.support.throwaway import (
+    PostgresCluster,
+    RedisServer,
+    throwaway_postgres,
+    throwaway_redis,
+)
 
 CLIENTS = 4
 REQUEST_DEADLINE = 20.0  # a request still unanswered by then counts as a hang

@@ -9,8 +9,8 @@ import asyncpg
 import httpx
 import pytest
 
-from tests import services
-from tests.multi.processes import Instance, relay_cli, relay_env, relay_instances
+from tests.support import services
+from tests.support.processes import Instance, relay_cli, relay_env, relay_instances
 
 LIMIT = 10
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from relay.config import Settings
-from tests import services
 from tests.conftest import running
+from tests.support import services
 
 REVOCATION_DEADLINE = 1.0
 

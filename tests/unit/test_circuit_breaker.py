@@ -33,7 +33,7 @@ from relay.backends.guarded import CircuitBreaker, GuardedBackend
 from relay.config import Settings
 from relay.observability.metrics import Metrics
 from tests.conftest import Running
-from tests.throwaway import closed_port
+from tests.support.ports import closed_port
 
 COOLDOWN = 0.2
 REQUEST = ChatRequest([ChatMessage("user", "hello")], request_id="req-1")

@@ -12,7 +12,7 @@ import asyncpg
 import pytest
 
 from relay.storage.search import Term, fts5_query, parse, tsquery
-from tests import services
+from tests.support import services
 
 FTS5_LITERAL = re.compile(r'"(?:[^"]|"")*"')
 TS_LITERAL = re.compile(r"'(?:[^']|'')*'")

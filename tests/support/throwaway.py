@@ -25,22 +25,11 @@ from typing import NoReturn
 
 import pytest
 
-from tests import services
+from tests.support import services
+from tests.support.ports import free_port
 
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def closed_port() -> int:
-    """A local port nothing listens on (connections are refused at once)."""
-    return free_port()
 
 
 def _unavailable(message: str) -> NoReturn:

@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
 import orjson
 
+from tests.support.ports import free_port
+
 START_TIMEOUT = 20.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def relay_env(extra: Mapping[str, str]) -> dict[str, str]:
@@ -42,6 +37,23 @@ def relay_cli(env: Mapping[str, str], *args: str) -> dict[str, object]:
     )
     parsed: dict[str, object] = orjson.loads(done.stdout)
     return parsed
+
+
+def rss_kib(pid: int) -> int:
+    """The resident memory of process `pid` in KiB: VmRSS from /proc/PID/status (Linux).
+
+    Raises ProcessLookupError when there is no such process, or when it has exited and
+    not been reaped yet (a zombie's status has no VmRSS line: no memory left to measure).
+    """
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        raise ProcessLookupError(f"no process {pid}") from None
+    for line in status.splitlines():
+        if line.startswith("VmRSS:"):
+            # "VmRSS:    12345 kB": the kernel always counts in kB, which are KiB.
+            return int(line.split()[1])
+    raise ProcessLookupError(f"process {pid} has no resident memory (it has exited)")
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 
 from relay.backends.base import ChatRequest, ToolSpec
-from tests.servers.base import (
+from tests.support.servers.base import (
     BODY,
     PLAN,
     Answer,

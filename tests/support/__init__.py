@@ -1,0 +1,1 @@
+"""Shared test helpers, written once: ports, services, throwaway servers, processes, fakes."""
