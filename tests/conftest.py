@@ -42,9 +42,8 @@ def postgres_template() -> Iterator[str]:
 @pytest.fixture
 def postgres_url(request: pytest.FixtureRequest) -> Iterator[str]:
     template: str = request.getfixturevalue("postgres_template")
-    name = services.unique_name("relay_test")
-    yield services.run_sync(services.create_database(name, template=template))
-    services.run_sync(services.drop_database(name))
+    with services.temporary_database("relay_test", template=template) as url:
+        yield url
 
 
 @pytest.fixture(params=STORES)
@@ -97,6 +96,19 @@ class Running:
     async def bearer(self, *scopes: str, **fields: Any) -> dict[str, str]:
         _, api_key = await self.new_client(*scopes, **fields)
         return {"Authorization": f"Bearer {await self.token_for(api_key)}"}
+
+
+async def chat(running: Running, headers: dict[str, str], **body: Any) -> httpx.Response:
+    """POST /v1/chat with `body` as JSON; the answer is the caller's to check."""
+    return await running.client.post("/v1/chat", json=body, headers=headers)
+
+
+async def history(running: Running, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
+    """The messages of GET /v1/history with `params`; the request itself must succeed."""
+    response = await running.client.get("/v1/history", params=params, headers=headers)
+    assert response.status_code == 200, response.text
+    messages: list[dict[str, Any]] = response.json()["messages"]
+    return messages
 
 
 @asynccontextmanager

@@ -12,18 +12,7 @@ import httpx
 from relay.backends.base import BackendError, ChatRequest, Completion
 from relay.backends.echo import EchoBackend
 from relay.config import Settings
-from tests.conftest import Running, StartRelay
-
-
-async def chat(running: Running, headers: dict[str, str], **body: Any) -> httpx.Response:
-    return await running.client.post("/v1/chat", json=body, headers=headers)
-
-
-async def history(running: Running, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
-    response = await running.client.get("/v1/history", params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["messages"]
-    return messages
+from tests.conftest import Running, StartRelay, chat, history
 
 
 def error_of(response: httpx.Response) -> dict[str, Any]:

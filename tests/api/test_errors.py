@@ -6,8 +6,7 @@ None of this depends on the store, so these tests run on SQLite only.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,9 @@ import httpx
 import pytest
 
 from relay.config import Settings
-from tests.conftest import Running
+from tests.conftest import Running, StartRelay
 
 GENERATED_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
 
 
 def settings(tmp_path: Path, **overrides: Any) -> Settings:

@@ -6,7 +6,7 @@ import asyncio
 import json
 import socket
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -19,9 +19,8 @@ from relay.config import Settings
 from relay.routes.sse import KEEPALIVE, encode, with_keepalive
 from relay.services.chat import ChatInput
 from relay.storage.records import MessageRecord
-from tests.conftest import Running
+from tests.conftest import Running, StartRelay, history
 
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
 Event = tuple[str, dict[str, Any]]
 
 
@@ -50,13 +49,6 @@ async def stream_chat(
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/event-stream")
     return response, parse_sse(response.text)
-
-
-async def history(running: Running, headers: dict[str, str], **params: Any) -> list[dict[str, Any]]:
-    response = await running.client.get("/v1/history", params=params, headers=headers)
-    assert response.status_code == 200, response.text
-    messages: list[dict[str, Any]] = response.json()["messages"]
-    return messages
 
 
 async def close(body: AsyncIterator[bytes]) -> None:

@@ -226,12 +226,8 @@ async def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> 
         yield f"sqlite:///{tmp_path / 'blank.db'}"
         return
     services.require_postgres()
-    name = services.unique_name("relay_blank")
-    url = await services.create_database(name)
-    try:
+    with services.temporary_database("relay_blank") as url:
         yield url
-    finally:
-        await services.drop_database(name)
 
 
 async def test_concurrent_migrations_on_a_fresh_database(blank_database_url: str) -> None:

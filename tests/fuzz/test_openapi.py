@@ -17,7 +17,7 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis import checks
 
-from tests.support.processes import Instance, relay_cli, relay_env, relay_instances
+from tests.support.processes import Instance, create_client, relay_env, relay_instances
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 HIGH = "1000000/minute"
@@ -35,10 +35,7 @@ def fuzzed_relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Ins
             "MAX_MESSAGE_CHARS": "2000",
         }
     )
-    args = ["clients", "create", "--name", "fuzz"]
-    for scope in ("chat", "history", "tools", "admin"):
-        args += ["--scope", scope]
-    api_key = str(relay_cli(env, *args)["api_key"])
+    _, api_key = create_client(env, "fuzz", "chat", "history", "tools", "admin")
     with relay_instances(env, 1) as (instance,):
         answer = httpx.post(f"{instance.url}/auth/token", json={"api_key": api_key})
         yield instance, answer.json()["access_token"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.processes import relay_cli, relay_env, relay_instances
+from tests.support.processes import create_client, relay_env, relay_instances
 
 REQUESTS = 300
 
@@ -36,7 +36,7 @@ def test_every_request_has_one_whole_line_after_a_graceful_stop(tmp_path: Path) 
         {"DATABASE_URL": f"sqlite:///{tmp_path}/relay.db", "LOG_LEVEL": "info"}
         | {"LOG_FORMAT": "json", "RATE_LIMIT_DEFAULT": f"{10 * REQUESTS}/minute"}
     )
-    api_key = str(relay_cli(env, "clients", "create", "--name", "logs")["api_key"])
+    _, api_key = create_client(env, "logs")
     log_path = tmp_path / "stderr.log"
     with (
         log_path.open("wb") as stderr,

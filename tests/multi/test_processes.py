@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.support import services
-from tests.support.processes import Instance, relay_cli, relay_env, relay_instances
+from tests.support.processes import Instance, create_client, relay_env, relay_instances
 
 LIMIT = 10
 
@@ -19,9 +19,8 @@ LIMIT = 10
 def empty_database() -> Iterator[str]:
     """A fresh, unmigrated database: the instances race to migrate it."""
     services.require_postgres()
-    name = services.unique_name("relay_multi")
-    yield services.run_sync(services.create_database(name))
-    services.run_sync(services.drop_database(name))
+    with services.temporary_database("relay_multi") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -36,16 +35,6 @@ def _token(instance: Instance, api_key: str) -> dict[str, str]:
     answer = httpx.post(f"{instance.url}/auth/token", json={"api_key": api_key}, timeout=10)
     assert answer.status_code == 200, answer.text
     return {"Authorization": f"Bearer {answer.json()['access_token']}"}
-
-
-def _new_client(env: dict[str, str], *scopes: str) -> tuple[str, str]:
-    args = ["clients", "create", "--name", "multi"]
-    for scope in scopes:
-        args += ["--scope", scope]
-    created = relay_cli(env, *args)
-    client = created["client"]
-    assert isinstance(client, dict)
-    return str(client["id"]), str(created["api_key"])
 
 
 async def test_instances_started_together_migrate_once(
@@ -63,7 +52,7 @@ def test_token_from_one_instance_works_on_the_other(
     gateway: tuple[list[Instance], dict[str, str]],
 ) -> None:
     (first, second), env = gateway
-    _, api_key = _new_client(env, "tools")
+    _, api_key = create_client(env, "multi", "tools")
     headers = _token(first, api_key)
     assert httpx.get(f"{second.url}/v1/tools", headers=headers).status_code == 200
 
@@ -72,8 +61,8 @@ def test_disable_through_one_instance_is_enforced_by_all_within_a_second(
     gateway: tuple[list[Instance], dict[str, str]],
 ) -> None:
     (first, second), env = gateway
-    client_id, api_key = _new_client(env, "tools")
-    _, admin_key = _new_client(env, "admin")
+    client_id, api_key = create_client(env, "multi", "tools")
+    _, admin_key = create_client(env, "multi", "admin")
     headers = _token(second, api_key)
     assert httpx.get(f"{second.url}/v1/tools", headers=headers).status_code == 200
 
@@ -95,8 +84,8 @@ def test_a_client_spread_over_instances_gets_exactly_its_limit(
     gateway: tuple[list[Instance], dict[str, str]],
 ) -> None:
     (first, second), env = gateway
-    client_id, api_key = _new_client(env, "tools")
-    _, admin_key = _new_client(env, "admin")
+    client_id, api_key = create_client(env, "multi", "tools")
+    _, admin_key = create_client(env, "multi", "admin")
     admin = _token(first, admin_key)
     limits = {"rate_limits": {"default": f"{LIMIT}/minute"}}
     assert httpx.patch(

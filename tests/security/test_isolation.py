@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from tests.conftest import Running
+from tests.conftest import Running, chat
 
 
 @dataclass
@@ -15,10 +15,6 @@ class Party:
     headers: dict[str, str]
     conversation_id: str
     message_ids: set[str]
-
-
-async def chat(running: Running, headers: dict[str, str], **body: Any) -> httpx.Response:
-    return await running.client.post("/v1/chat", json=body, headers=headers)
 
 
 async def party(running: Running, secret_word: str) -> Party:

@@ -13,7 +13,6 @@ import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,7 @@ import httpx
 import pytest
 
 from relay.config import Settings
-from tests.conftest import Running
-
-StartRelay = Callable[[Settings], AbstractAsyncContextManager[Running]]
+from tests.conftest import Running, StartRelay
 
 # Any RSA public key: what an attacker would feed an HS256 verifier in the
 # RS256/HS256 confusion attack.

@@ -39,6 +39,20 @@ def relay_cli(env: Mapping[str, str], *args: str) -> dict[str, object]:
     return parsed
 
 
+def create_client(env: Mapping[str, str], name: str, *scopes: str) -> tuple[str, str]:
+    """Create a client with `relay clients create` (no scopes: the default ones).
+
+    Returns (client id, API key); the key is shown this once.
+    """
+    args = ["clients", "create", "--name", name]
+    for scope in scopes:
+        args += ["--scope", scope]
+    created = relay_cli(env, *args)
+    client = created["client"]
+    assert isinstance(client, dict)
+    return str(client["id"]), str(created["api_key"])
+
+
 def rss_kib(pid: int) -> int:
     """The resident memory of process `pid` in KiB: VmRSS from /proc/PID/status (Linux).
 

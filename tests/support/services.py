@@ -6,9 +6,10 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from contextlib import contextmanager
+from typing import Any, NoReturn, TypeVar
 
 import asyncpg
 import pytest
@@ -32,16 +33,23 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def unavailable(message: str, local_hint: str = "") -> NoReturn:
+    """End the test for a missing service or tool: fail in CI, where all must be present.
+
+    Locally the test is skipped instead, its reason the message plus `local_hint`.
+    """
+    if in_ci():
+        pytest.fail(f"{message} (CI=true requires it)")
+    pytest.skip(f"{message}{local_hint}")
+
+
 def require(service: str, host: str, port: int) -> None:
     """Skip (locally) or fail (CI) when a service does not answer on its port."""
     try:
         with socket.create_connection((host, port), timeout=1):
             return
     except OSError:
-        message = f"{service} is not reachable on {host}:{port}"
-        if in_ci():
-            pytest.fail(f"{message} (CI=true requires it)")
-        pytest.skip(f"{message}; start it to run this test")
+        unavailable(f"{service} is not reachable on {host}:{port}", "; start it to run this test")
 
 
 def require_postgres() -> None:
@@ -76,3 +84,18 @@ async def drop_database(name: str) -> None:
         await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await conn.close()
+
+
+@contextmanager
+def temporary_database(prefix: str, template: str | None = None) -> Iterator[str]:
+    """A new database named after `prefix` (a copy of `template` if given), dropped on exit.
+
+    Yields its URL. Usable from sync and async code alike (the work runs on its own
+    loop, see run_sync); the caller checks require_postgres() first.
+    """
+    name = unique_name(prefix)
+    url = run_sync(create_database(name, template=template))
+    try:
+        yield url
+    finally:
+        run_sync(drop_database(name))

@@ -21,21 +21,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import NoReturn
-
-import pytest
 
 from tests.support import services
 from tests.support.ports import free_port
 
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
-
-
-def _unavailable(message: str) -> NoReturn:
-    if services.in_ci():
-        pytest.fail(f"{message} (CI=true requires it)")
-    pytest.skip(message)
 
 
 def _wait_for_port(port: int, timeout: float, alive: subprocess.Popen[bytes] | None) -> bool:
@@ -58,7 +49,7 @@ class RedisServer:
     def __init__(self, password: str | None = None) -> None:
         binary = shutil.which("redis-server")
         if binary is None:
-            _unavailable("redis-server is not installed")
+            services.unavailable("redis-server is not installed")
         self.binary = binary
         self.password = password
         self.port = free_port()
@@ -131,7 +122,7 @@ class PostgresCluster:
     def __init__(self) -> None:
         bin_dir = postgres_bin_dir()
         if bin_dir is None:
-            _unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
+            services.unavailable("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
         self.bin_dir = bin_dir
         self.port = free_port()
         self.root = Path(tempfile.mkdtemp(prefix="relay-pg-"))
