@@ -12,10 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from relay.app import create_app
 from relay.config import Settings
-from relay.state import Relay
+from relay.container import Relay
 from relay.storage import PostgresStore
+from relay.web.app import create_app
 from tests.support import services
 
 STORES = ["sqlite", "postgres"]

@@ -11,15 +11,13 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from relay.auth.cache import ClientCache
-from relay.auth.notify import make_feed
-from relay.auth.tokens import TokenCodec
+from relay.clients.service import ALL_SCOPES, ClientService, client_fields
 from relay.config import Settings, describe_error
+from relay.container import build_clients, open_store
+from relay.errors import RelayError
 from relay.observability.logging import configure_logging, log_config
-from relay.services.clients import ALL_SCOPES, ClientService
-from relay.services.tools import ToolFileError, load_tool_file
-from relay.storage import Store, StoreUnavailable, make_store
-from relay.views import client_view
+from relay.storage import Store, StoreUnavailable
+from relay.tools.registry import ToolFileError, load_tool_file
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +52,7 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     load_tool_file(settings.tools_file)
     configure_logging(settings.log_level, settings.log_format)
     uvicorn.run(
-        "relay.app:create_app",
+        "relay.web.app:create_app",
         factory=True,
         host=args.host or settings.relay_host,
         port=args.port or settings.relay_port,
@@ -67,27 +65,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def with_store(settings: Settings, work: Callable[[Store], Awaitable[None]]) -> None:
-    store = make_store(settings.database_url, pool_size=2)
-    await store.open()
-    try:
-        await store.migrate()
+    async with open_store(settings, pool_size=2) as store:
         await work(store)
-    finally:
-        await store.close()
-
-
-async def client_service(settings: Settings, store: Store) -> ClientService:
-    from relay.app import jwt_secret
-
-    tokens = TokenCodec(
-        await jwt_secret(settings, store),
-        issuer=settings.jwt_issuer,
-        audience=settings.jwt_audience,
-        default_ttl=settings.jwt_expiry,
-    )
-    cache = ClientCache(store, ttl=0)
-    feed = make_feed(settings.database_url, settings.redis_url)
-    return ClientService(store, cache, tokens, bcrypt_rounds=settings.bcrypt_rounds, feed=feed)
 
 
 def print_json(value: Any) -> None:
@@ -103,7 +82,7 @@ def print_new_key(client: dict[str, Any], api_key: str, as_json: bool) -> None:
 
 
 async def run_clients(settings: Settings, args: argparse.Namespace, store: Store) -> None:
-    service = await client_service(settings, store)
+    service = await build_clients(settings, store, cache_ttl=0)
     try:
         await _clients_action(service, args)
     finally:
@@ -113,10 +92,10 @@ async def run_clients(settings: Settings, args: argparse.Namespace, store: Store
 async def _clients_action(service: ClientService, args: argparse.Namespace) -> None:
     if args.action == "create":
         created = await service.create(args.name, scopes=args.scopes)
-        print_new_key(client_view(created.client), created.api_key, args.json)
+        print_new_key(client_fields(created.client), created.api_key, args.json)
     elif args.action == "list":
         clients = [
-            client_view(c) for c in await service.list(active=None, limit=10_000, before=None)
+            client_fields(c) for c in await service.list(active=None, limit=10_000, before=None)
         ]
         if args.json:
             print_json({"clients": clients})
@@ -130,7 +109,7 @@ async def _clients_action(service: ClientService, args: argparse.Namespace) -> N
         print(f"client {args.id} disabled; its tokens are revoked")
     else:
         renewed = await service.regenerate_key(args.id)
-        print_new_key(client_view(renewed.client), renewed.api_key, args.json)
+        print_new_key(client_fields(renewed.client), renewed.api_key, args.json)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -150,11 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (StoreUnavailable, ToolFileError) as exc:
         print(f"relay: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:
-        from relay.errors import RelayError
-
-        if not isinstance(exc, RelayError):
-            raise
+    except RelayError as exc:
         print(f"relay: {exc.message}", file=sys.stderr)
         return 1
     return 0

@@ -14,13 +14,13 @@ import jwt
 import pytest
 
 from relay.config import Settings
-from relay.views import timestamp
+from relay.storage.records import rfc3339_or_none as timestamp
 from tests.conftest import Running
 
 
 def claims_of(relay: Running, token: str) -> dict[str, Any]:
     claims: dict[str, Any] = jwt.decode(
-        token, relay.relay.tokens._secret, algorithms=["HS256"], audience="relay-api"
+        token, relay.relay.clients.tokens._secret, algorithms=["HS256"], audience="relay-api"
     )
     return claims
 

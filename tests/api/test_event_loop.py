@@ -12,7 +12,7 @@ from functools import cache
 import bcrypt
 import pytest
 
-from relay.auth import keys
+from relay.clients import keys
 from relay.config import Settings
 from relay.storage.records import ClientRecord, utc_now
 from tests.conftest import Running, StartRelay

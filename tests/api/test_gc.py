@@ -5,8 +5,8 @@ from __future__ import annotations
 import gc
 from collections.abc import Callable
 
-from relay.app import YOUNG_COLLECTION_THRESHOLD
 from relay.config import Settings
+from relay.web.app import YOUNG_COLLECTION_THRESHOLD
 from tests.conftest import StartRelay
 
 

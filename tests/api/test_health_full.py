@@ -19,9 +19,9 @@ import pytest
 
 from relay import __version__
 from relay.config import Settings
-from relay.services import health as health_service
+from relay.health import service as health_service
 from relay.storage import SQLiteStore
-from relay.storage.sqlite_process import WriterProcess
+from relay.storage.sqlite.writer import WriterProcess
 from tests.conftest import MakeSettings, StartRelay
 from tests.support import services
 from tests.support.ports import closed_port

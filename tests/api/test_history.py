@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from relay.services.cursors import decode_cursor, encode_cursor
+from relay.history.cursors import decode_cursor, encode_cursor
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
 from tests.conftest import Running
 

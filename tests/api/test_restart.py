@@ -27,12 +27,12 @@ async def test_tokens_survive_a_restart(
     async with start_relay(settings) as first:
         _, api_key = await first.new_client("admin")
         token = await first.token_for(api_key)
-        secret = first.relay.tokens._secret
+        secret = first.relay.clients.tokens._secret
         assert len(secret) >= 32
         assert await status_with(first, token) == 200
 
     async with start_relay(settings) as second:
-        assert second.relay.tokens._secret == secret
+        assert second.relay.clients.tokens._secret == secret
         assert await status_with(second, token) == 200
         # The key still works and its new token is accepted by the next instance too.
         later = await second.token_for(api_key)
@@ -49,7 +49,7 @@ async def test_instances_side_by_side_accept_each_others_tokens(
     make_settings: Callable[..., Settings], start_relay: StartRelay
 ) -> None:
     async with start_relay(make_settings()) as one, start_relay(make_settings()) as two:
-        assert one.relay.tokens._secret == two.relay.tokens._secret
+        assert one.relay.clients.tokens._secret == two.relay.clients.tokens._secret
         _, key_one = await one.new_client("admin", name="one")
         _, key_two = await two.new_client("admin", name="two")
         token_one = await one.token_for(key_one)
@@ -67,7 +67,7 @@ async def test_explicit_jwt_secret_is_used(
 ) -> None:
     explicit = make_settings(jwt_secret=EXPLICIT_SECRET)
     async with start_relay(explicit) as relay:
-        assert relay.relay.tokens._secret == EXPLICIT_SECRET
+        assert relay.relay.clients.tokens._secret == EXPLICIT_SECRET
         _, api_key = await relay.new_client("admin")
         token = await relay.token_for(api_key)
         claims = jwt.decode(token, EXPLICIT_SECRET, algorithms=["HS256"], audience="relay-api")
@@ -80,7 +80,7 @@ async def test_explicit_jwt_secret_is_used(
     # An instance on the same database with another secret refuses those tokens,
     # and the explicit instance refuses the other's.
     async with start_relay(make_settings()) as generated:
-        assert generated.relay.tokens._secret == PROBE
+        assert generated.relay.clients.tokens._secret == PROBE
         assert await status_with(generated, token) == 401
         other = await generated.token_for(api_key)
     async with start_relay(explicit) as again:

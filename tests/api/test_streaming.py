@@ -15,10 +15,11 @@ from fastapi import FastAPI
 
 from relay.backends.base import ChatRequest, StreamEvent, TextDelta
 from relay.backends.echo import EchoBackend
+from relay.chat.events import ChatEvent, ReplyDelta
+from relay.chat.service import ChatInput
 from relay.config import Settings
-from relay.routes.sse import KEEPALIVE, encode, with_keepalive
-from relay.services.chat import ChatInput
 from relay.storage.records import MessageRecord
+from relay.web.sse import KEEPALIVE, encode, with_keepalive
 from tests.conftest import Running, StartRelay, history
 
 Event = tuple[str, dict[str, Any]]
@@ -115,10 +116,10 @@ async def test_stream_errors_before_start_are_plain_json(relay: Running) -> None
 
 
 async def test_with_keepalive_sends_comments_while_waiting() -> None:
-    async def slow() -> AsyncIterator[Event]:
-        yield "delta", {"text": "a"}
+    async def slow() -> AsyncIterator[ChatEvent]:
+        yield ReplyDelta("a")
         await asyncio.sleep(0.3)
-        yield "delta", {"text": "b"}
+        yield ReplyDelta("b")
 
     chunks = [chunk async for chunk in with_keepalive(slow(), 0.05)]
     assert chunks[0] == encode("delta", {"text": "a"}) == b'event: delta\ndata: {"text":"a"}\n\n'
@@ -131,9 +132,9 @@ async def test_with_keepalive_sends_comments_while_waiting() -> None:
 
 
 async def test_with_keepalive_is_silent_when_events_are_fast() -> None:
-    async def fast() -> AsyncIterator[Event]:
+    async def fast() -> AsyncIterator[ChatEvent]:
         for index in range(20):
-            yield "delta", {"text": str(index)}
+            yield ReplyDelta(str(index))
 
     chunks = [chunk async for chunk in with_keepalive(fast(), 0.05)]
     assert KEEPALIVE not in chunks
@@ -143,11 +144,11 @@ async def test_with_keepalive_is_silent_when_events_are_fast() -> None:
 async def test_with_keepalive_closes_its_source_when_closed() -> None:
     closed = asyncio.Event()
 
-    async def blocking() -> AsyncIterator[Event]:
+    async def blocking() -> AsyncIterator[ChatEvent]:
         try:
-            yield "delta", {"text": "a"}
+            yield ReplyDelta("a")
             await asyncio.Event().wait()
-            yield "delta", {"text": "never"}
+            yield ReplyDelta("never")
         finally:
             closed.set()
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from relay.app import create_app
 from relay.backends.base import ToolSpec
 from relay.backends.echo import EchoBackend
 from relay.config import Settings
-from relay.services.tools import ToolFileError, load_tool_file
+from relay.tools.registry import ToolFileError, load_tool_file
+from relay.web.app import create_app
 from tests.conftest import Running, StartRelay
 
 WEATHER: dict[str, Any] = {

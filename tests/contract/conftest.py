@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from relay.backends import Backend, make_backend
+from relay.backends import make_backend
+from relay.backends.base import Backend
 from relay.config import Settings
 from tests.support.servers import (
     AnthropicServer,

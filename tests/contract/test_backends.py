@@ -9,7 +9,7 @@ from typing import Literal
 
 import pytest
 
-from relay.backends import (
+from relay.backends.base import (
     Backend,
     BackendBusy,
     BackendError,

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from relay.history.search_query import parse
 from relay.storage import SQLiteStore
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
 from relay.storage.sql import load_migrations
@@ -51,7 +52,9 @@ async def stored(store: SQLiteStore, client_id: str, *texts: str) -> list[Messag
 
 
 async def found(store: SQLiteStore, client_id: str, query: str) -> list[str]:
-    hits = await store.search_messages(client_id, query, conversation_id=None, limit=50, offset=0)
+    hits = await store.search_messages(
+        client_id, parse(query), conversation_id=None, limit=50, offset=0
+    )
     return sorted(m.content for m in hits)
 
 

@@ -254,14 +254,15 @@ async def test_concurrent_migrations_on_a_fresh_database(blank_database_url: str
 
 
 async def test_add_messages_with_a_new_conversation_stores_all_or_nothing(store: Store) -> None:
-    from relay.storage.records import ConversationRecord, MessageRecord
+    from relay.storage.records import ConversationRecord, MessageRecord, Role
 
     client = client_record()
     await store.create_client(client)
     conversation = ConversationRecord(new_id("conv"), client.id, utc_now())
+    roles: tuple[Role, Role] = ("user", "assistant")
     question, answer = (
         MessageRecord(new_id("msg"), conversation.id, client.id, role, text, "complete", utc_now())
-        for role, text in (("user", "hello"), ("assistant", "hi"))
+        for role, text in zip(roles, ("hello", "hi"), strict=True)
     )
     stored = await store.add_messages([question, answer], new_conversation=conversation)
     assert [m.id for m in stored] == [question.id, answer.id]

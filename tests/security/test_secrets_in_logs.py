@@ -91,7 +91,7 @@ async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
     stored_admin = await relay.relay.store.get_client(admin_id)
     assert stored_admin is not None
     secrets = traffic.secrets | {
-        "jwt secret": relay.relay.tokens._secret,
+        "jwt secret": relay.relay.clients.tokens._secret,
         "key hash": stored_admin.key_hash,
     }
 
@@ -110,6 +110,6 @@ async def test_keys_tokens_and_secret_stay_out_of_logs_and_responses(
             assert secret not in response.text, (name, response.request.url, response.text)
         assert "$2b$" not in response.text
     for response in traffic.key_responses:
-        assert relay.relay.tokens._secret not in response.text
+        assert relay.relay.clients.tokens._secret not in response.text
         assert "$2b$" not in response.text
         assert "key_hash" not in response.text

@@ -64,7 +64,7 @@ def unsigned(claims: Mapping[str, Any], alg: str = "none") -> str:
 
 
 def secret_of(relay: Running) -> bytes:
-    return relay.relay.tokens._secret.encode()
+    return relay.relay.clients.tokens._secret.encode()
 
 
 def good_claims(client_id: str, scope: str = "admin", generation: int = 1) -> dict[str, Any]:

@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from relay import cli
-from relay.auth.tokens import IssuedToken
+from relay.clients.service import InvalidApiKey
+from relay.clients.tokens import IssuedToken
 from relay.config import Settings
+from relay.container import build_clients
 from relay.errors import RelayError
 from relay.storage import Store
 
@@ -48,11 +50,11 @@ class Cli:
         result: list[IssuedToken | None] = []
 
         async def work(store: Store) -> None:
-            service = await cli.client_service(Settings(), store)
+            service = await build_clients(Settings(), store, cache_ttl=0)
             try:
                 result.append(await service.exchange(api_key))
             except RelayError as exc:
-                assert exc.code == "invalid_api_key"
+                assert isinstance(exc, InvalidApiKey)
                 result.append(None)
 
         asyncio.run(cli.with_store(Settings(), work))

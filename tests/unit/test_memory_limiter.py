@@ -8,7 +8,7 @@ from limits import parse
 from limits.aio.storage import MemoryStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 
-from relay.limits.policy import InMemory, counter_for
+from relay.limits.memory import InMemory, counter_for
 
 
 def hits(limiter: InMemory, rate: str, key: str, times: int) -> list[bool]:

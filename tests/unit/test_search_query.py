@@ -11,8 +11,22 @@ from collections.abc import Iterator
 import asyncpg
 import pytest
 
-from relay.storage.search import Term, fts5_query, parse, tsquery
+from relay.history.search_query import parse
+from relay.storage.postgres.search import tsquery as render_tsquery
+from relay.storage.records import Term
+from relay.storage.sqlite.search_index import fts5_query as render_fts5
 from tests.support import services
+
+
+def fts5_query(text: str) -> str | None:
+    """User text as the SQLite store renders it: parsed, then written for FTS5."""
+    return render_fts5(parse(text))
+
+
+def tsquery(text: str) -> str | None:
+    """User text as the PostgreSQL store renders it: parsed, then written for to_tsquery."""
+    return render_tsquery(parse(text))
+
 
 FTS5_LITERAL = re.compile(r'"(?:[^"]|"")*"')
 TS_LITERAL = re.compile(r"'(?:[^']|'')*'")

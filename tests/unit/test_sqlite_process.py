@@ -20,8 +20,8 @@ import pytest
 
 from relay.storage import SQLiteStore
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
-from relay.storage.sqlite_process import WriterProcess
-from relay.storage.sqlite_writer import Changed
+from relay.storage.sqlite.writer import WriterProcess
+from relay.storage.sqlite.writer_child import Changed
 from tests.contract.test_store import client_record
 
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
@@ -169,7 +169,7 @@ def test_the_writer_ends_when_its_parent_dies(path: str) -> None:
     """No orphan: killed without a word, the parent's pipe closes and the child exits."""
     parent = textwrap.dedent(f"""
         import asyncio, sys
-        from relay.storage.sqlite_process import WriterProcess
+        from relay.storage.sqlite.writer import WriterProcess
 
         async def main():
             writer = WriterProcess({path!r}, ())

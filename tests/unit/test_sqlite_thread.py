@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from relay.storage.sqlite_thread import SQLiteThread
+from relay.storage.sqlite.reader import SQLiteThread
 
 INSERT = "INSERT INTO notes (body) VALUES (?) RETURNING id"
 

@@ -6,8 +6,7 @@ import time
 
 import pytest
 
-from relay.auth.tokens import TokenCodec
-from relay.errors import InvalidToken
+from relay.clients.tokens import InvalidToken, TokenCodec
 from relay.storage.records import ClientRecord, utc_now
 
 

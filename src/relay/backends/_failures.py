@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from relay.backends.base import BackendBusy, BackendError, BackendTimeout, HealthReport
+from relay.observability.timing import elapsed_ms
 
 BUSY_STATUSES = frozenset({429, 529})
 BUSY_CODES = frozenset(
@@ -172,12 +173,8 @@ async def probe(
             async with asyncio.timeout(within):
                 await check()
     except BackendError as exc:
-        return HealthReport("down", _elapsed_ms(started), str(exc))
-    return HealthReport("ok", _elapsed_ms(started))
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
+        return HealthReport("down", elapsed_ms(started), str(exc))
+    return HealthReport("ok", elapsed_ms(started))
 
 
 def retry_delay(attempt: int) -> float:

@@ -1,7 +1,7 @@
 """The Backend protocol every chat backend implements, and the errors they raise.
 
 Backends know nothing of HTTP status codes: they raise these errors, and
-`relay.errors` maps them to responses in one place.
+`relay.web.errors` maps them to responses in one place.
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ StreamEvent = TextDelta | StreamEnd
 class HealthReport:
     status: Literal["ok", "down"]
     latency_ms: float
-    detail: str | None = None  # a short reason, never a URL with credentials or a key
+    detail: str | None = None  # why it is down: built from safe words, never a URL or a key
 
 
 class BackendError(Exception):

@@ -1,4 +1,4 @@
-"""Moving-window rate limits on the `limits` library, with a fallback when Redis fails.
+"""Which limits a request counts against, and where the counts live.
 
 Moving window: a client can never send more than its limit in any window,
 including across the edge between two fixed windows.
@@ -13,141 +13,29 @@ Redis did.
 from __future__ import annotations
 
 import logging
-import math
 import time
-from collections import deque
-from dataclasses import dataclass
-from functools import lru_cache
-from typing import Protocol
+from collections.abc import Sequence
+from typing import Literal, NoReturn
 
-from limits import RateLimitItem, parse
-from limits.aio.storage import RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.util import WindowStats
+from relay.config import Settings
+from relay.limits.decision import Decision, RateLimited
+from relay.limits.memory import InMemory, counter_for
+from relay.limits.redis import SharedWindow
+from relay.observability.metrics import Metrics
+from relay.storage.records import ClientRecord
 
 logger = logging.getLogger("relay.limits")
 REDIS_RETRY_SECONDS = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class Decision:
-    allowed: bool
-    limit: int
-    remaining: int
-    reset_seconds: int  # until a request frees up
-
-    def headers(self) -> list[tuple[bytes, bytes]]:
-        return [
-            (b"x-ratelimit-limit", str(self.limit).encode()),
-            (b"x-ratelimit-remaining", str(self.remaining).encode()),
-            (b"x-ratelimit-reset", str(self.reset_seconds).encode()),
-        ]
-
-
-class Limiter(Protocol):
-    async def hit(self, item: RateLimitItem, *identifiers: str) -> bool: ...
-    async def test(self, item: RateLimitItem, *identifiers: str) -> bool: ...
-    async def get_window_stats(self, item: RateLimitItem, *identifiers: str) -> WindowStats: ...
-
-
-class InMemory:
-    """The moving window in this process's memory: per key, the times of its hits.
-
-    Written here rather than taken from `limits`' memory storages, by
-    measurement: its async storage hands expiry work to a thread on every
-    request (67 us a hit), its sync one starts a timer thread every 10 ms of
-    traffic (90 us a hit on average). This is a deque per key (about 2 us).
-    """
-
-    def __init__(self, *, sweep_every: int = 10_000) -> None:
-        self._hits: dict[str, deque[float]] = {}
-        self._expiry: dict[str, int] = {}
-        self._sweep_every = sweep_every  # hits between sweeps of keys nobody uses any more
-        self._until_sweep = sweep_every
-
-    def decide(self, counter: Counter) -> Decision:
-        """Count a hit if it fits, and say where the window stands, in one pass.
-
-        What `limits`' hit() then get_window_stats() answer, without their two
-        awaits and second walk of the window (the hot path: every protected request).
-        """
-        now, expiry, amount = time.time(), counter.expiry, counter.amount
-        hits = self._window(counter.key, expiry, now)
-        allowed = len(hits) < amount
-        if allowed:
-            hits.append(now)
-            self._until_sweep -= 1
-            if self._until_sweep <= 0:
-                self._sweep(now)
-        reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
-        return Decision(allowed, amount, amount - len(hits), reset)
-
-    def refusal(self, counter: Counter) -> Decision | None:
-        """The refusal a hit would get now, or None if it would pass; counts nothing."""
-        now, expiry, amount = time.time(), counter.expiry, counter.amount
-        hits = self._window(counter.key, expiry, now)
-        if len(hits) < amount:
-            return None
-        return Decision(False, amount, 0, max(0, math.ceil(hits[0] + expiry - now)))
-
-    def _window(self, key: str, expiry: int, now: float) -> deque[float]:
-        hits = self._hits.get(key)
-        if hits is None:
-            hits = self._hits[key] = deque()
-            self._expiry[key] = expiry
-        while hits and hits[0] <= now - expiry:
-            hits.popleft()
-        return hits
-
-    def _sweep(self, now: float) -> None:
-        """Forget keys with no hit left in their window (an address seen once, say)."""
-        self._until_sweep = self._sweep_every
-        idle = [
-            k for k, hits in self._hits.items() if not hits or hits[-1] <= now - self._expiry[k]
-        ]
-        for key in idle:
-            del self._hits[key], self._expiry[key]
-
-
-@dataclass(frozen=True, slots=True)
-class Counter:
-    """One moving window: its storage key, how many hits it holds, for how long."""
-
-    key: str
-    amount: int
-    expiry: int
-
-
-@lru_cache(maxsize=65_536)
-def counter_for(rate: str, identifiers: tuple[str, ...]) -> Counter:
-    """Built once per rate and client, looked up by strings (a RateLimitItem hashes in Python)."""
-    item = parse_rate(rate)
-    return Counter(item.key_for(*identifiers), item.amount, item.get_expiry())
-
-
-@lru_cache(maxsize=256)
-def parse_rate(rate: str) -> RateLimitItem:
-    return parse(rate)
-
-
-def redis_storage_uri(redis_url: str) -> str:
-    return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+# A client's limits: `default` counts every request, `chat` each chat on top.
+LimitKind = Literal["default", "chat"]
 
 
 class RateLimiter:
+    """Moving-window counts in Redis when configured, else (or while it fails) in memory."""
+
     def __init__(self, redis_url: str | None = None) -> None:
         self._memory = InMemory()
-        self._redis: Limiter | None = None
-        self._redis_storage: Storage | None = None
-        if redis_url:
-            self._redis_storage = RedisStorage(
-                redis_storage_uri(redis_url),
-                implementation="redispy",
-                wrap_exceptions=True,
-                socket_timeout=0.5,
-                socket_connect_timeout=0.5,
-            )
-            self._redis = MovingWindowRateLimiter(self._redis_storage)
+        self._redis = SharedWindow(redis_url) if redis_url else None
         self._redis_down_until = 0.0
 
     @property
@@ -159,7 +47,7 @@ class RateLimiter:
         shared = self._shared()
         if shared is not None:
             try:
-                return await _decide(shared, parse_rate(rate), identity)
+                return await shared.decide(rate, identity)
             except Exception as exc:  # the store failed: limit on this instance instead
                 self._redis_failed(exc)
         return self._memory.decide(counter_for(rate, identity))
@@ -168,22 +56,19 @@ class RateLimiter:
         """A refusal if `identity` has used up `rate`, without counting anything."""
         shared = self._shared()
         if shared is not None:
-            item = parse_rate(rate)
             try:
-                if await shared.test(item, *identity):
-                    return None
-                return await _stats(shared, item, identity, allowed=False)
+                return await shared.refusal(rate, identity)
             except Exception as exc:  # the store failed: check this instance's counters
                 self._redis_failed(exc)
         return self._memory.refusal(counter_for(rate, identity))
 
     async def probe(self) -> None:
         """Raise unless the shared store answers (for /health)."""
-        if self._redis_storage is not None and not await self._redis_storage.check():
+        if self._redis is not None and not await self._redis.check():
             raise ConnectionError("the rate-limit store does not answer")
 
-    def _shared(self) -> Limiter | None:
-        """The Redis limiter, unless there is none or it failed a moment ago."""
+    def _shared(self) -> SharedWindow | None:
+        """The Redis counts, unless there are none or they failed a moment ago."""
         if self._redis is not None and time.monotonic() >= self._redis_down_until:
             return self._redis
         return None
@@ -196,18 +81,56 @@ class RateLimiter:
         )
 
 
-async def _decide(limiter: Limiter, item: RateLimitItem, identity: tuple[str, ...]) -> Decision:
-    allowed = await limiter.hit(item, *identity)
-    return await _stats(limiter, item, identity, allowed=allowed)
+class Limits:
+    """The limits Relay applies: per client on protected routes, per address on
+    failed token exchanges. Refusals raise RateLimited and are counted in metrics."""
 
+    def __init__(self, settings: Settings, limiter: RateLimiter, metrics: Metrics) -> None:
+        self.settings = settings
+        self.limiter = limiter
+        self.metrics = metrics
 
-async def _stats(
-    limiter: Limiter,
-    item: RateLimitItem,
-    identity: tuple[str, ...],
-    *,
-    allowed: bool,
-) -> Decision:
-    stats = await limiter.get_window_stats(item, *identity)
-    reset = max(0, math.ceil(stats.reset_time - time.time()))
-    return Decision(allowed, item.amount, max(0, stats.remaining), reset)
+    def rate_of(self, client: ClientRecord, kind: LimitKind) -> str:
+        """The client's own rate for `kind`, or the global one."""
+        return client.rate_limits.get(kind) or self.settings.default_rate(kind)
+
+    async def admit(self, client: ClientRecord, kinds: Sequence[LimitKind]) -> Decision:
+        """Count one request against each of the client's limits named in `kinds`.
+
+        Returns the tightest decision (for the response's headers). With several
+        limits, each is checked before any is counted: a chat refused by the chat
+        limit must not use up the client's general limit too. (In memory the
+        check and the count are one step; on Redis a request racing in between
+        can still be counted by one limit and refused by the next.)
+        """
+        rates = [(kind, self.rate_of(client, kind)) for kind in kinds]
+        if len(rates) > 1:
+            for kind, rate in rates:
+                refusal = await self.limiter.is_blocked(rate, kind, client.id)
+                if refusal is not None:
+                    self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", refusal)
+        shown: Decision | None = None
+        for kind, rate in rates:
+            decision = await self.limiter.hit(rate, kind, client.id)
+            if not decision.allowed:
+                self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", decision)
+            if shown is None or decision.remaining < shown.remaining:
+                shown = decision
+        assert shown is not None, "admit needs at least one limit"
+        return shown
+
+    async def check_address(self, address: str) -> None:
+        """Refuse every exchange from an address past its failed-attempt limit."""
+        rate = self.settings.rate_limit_auth_failures
+        blocked = await self.limiter.is_blocked(rate, "auth_failures", address)
+        if blocked is not None:
+            message = "Too many failed attempts from this address; wait and retry."
+            self._refuse("auth_failures", message, blocked)
+
+    async def count_failure(self, address: str) -> None:
+        """One more failed exchange from `address`."""
+        await self.limiter.hit(self.settings.rate_limit_auth_failures, "auth_failures", address)
+
+    def _refuse(self, kind: str, message: str, refusal: Decision) -> NoReturn:
+        self.metrics.rate_limited.labels(kind).inc()
+        raise RateLimited(refusal, message)

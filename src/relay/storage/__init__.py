@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from relay.storage.base import Store, StoreUnavailable
-from relay.storage.postgres import PostgresStore
-from relay.storage.sqlite import SQLiteStore
+from relay.storage.postgres.store import PostgresStore
+from relay.storage.sqlite.store import SQLiteStore
 
 
 def make_store(database_url: str, *, pool_size: int = 10) -> Store:

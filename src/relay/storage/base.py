@@ -11,6 +11,7 @@ from relay.storage.records import (
     ConversationRecord,
     IdempotencyRecord,
     MessageRecord,
+    SearchQuery,
 )
 
 # Columns an admin change may write; anything else is a programming error.
@@ -20,7 +21,7 @@ CLIENT_UPDATABLE = frozenset(
 
 
 class StoreUnavailable(Exception):
-    """The database cannot be reached; callers answer 503."""
+    """The database cannot be reached, or refused to work (disk full, locked)."""
 
 
 class Store(Protocol):
@@ -70,7 +71,7 @@ class Store(Protocol):
     async def search_messages(
         self,
         client_id: str,
-        query: str,
+        query: SearchQuery,
         *,
         conversation_id: str | None,
         limit: int,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from relay.ids import random_hex
 
-MessageStatus = str  # "complete" | "failed" | "incomplete" | "pending"
+Role = Literal["user", "assistant"]
+MessageStatus = Literal["complete", "failed", "incomplete"]
 
 
 def utc_now() -> datetime:
@@ -19,6 +20,10 @@ def utc_now() -> datetime:
 def rfc3339(value: datetime) -> str:
     """UTC with milliseconds and a Z, as the API promises."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def rfc3339_or_none(value: datetime | None) -> str | None:
+    return rfc3339(value) if value is not None else None
 
 
 def new_id(prefix: str) -> str:
@@ -55,13 +60,29 @@ class MessageRecord:
     id: str
     conversation_id: str
     client_id: str
-    role: str
+    role: Role
     content: str
     status: MessageStatus
     created_at: datetime
     seq: int = 0
-    snippet: str | None = None
-    rank: float = field(default=0.0, compare=False)
+    snippet: str | None = None  # set on search results: the match, marked
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A search term: one word, or several for a phrase."""
+
+    words: tuple[str, ...]
+    negated: bool = False
+
+
+# A full-text query: an AND of groups, each an OR of terms (history.search_query parses it).
+SearchQuery = list[list[Term]]
+
+
+def can_match(query: SearchQuery) -> bool:
+    """False when the query has no term to look for (empty, or only exclusions)."""
+    return any(not term.negated for group in query for term in group)
 
 
 @dataclass(frozen=True, slots=True)

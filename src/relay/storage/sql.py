@@ -19,6 +19,7 @@ from relay.storage.records import (
     ConversationRecord,
     IdempotencyRecord,
     MessageRecord,
+    SearchQuery,
     utc_now,
 )
 
@@ -86,7 +87,6 @@ def message_from_row(row: Row) -> MessageRecord:
         created_at=_time(row["created_at"]),
         seq=row["seq"],
         snippet=row["snippet"] if "snippet" in keys else None,
-        rank=float(row["rank"]) if "rank" in keys else 0.0,
     )
 
 
@@ -98,7 +98,7 @@ class SqlStore(abc.ABC):
     search_sql: str
 
     @abc.abstractmethod
-    def _search_expression(self, query: str) -> str | None:
+    def _search_expression(self, query: SearchQuery) -> str | None:
         """The engine's query for user text, or None when nothing could match."""
 
     @abc.abstractmethod
@@ -108,7 +108,7 @@ class SqlStore(abc.ABC):
         """Bring the full-text index up to every committed message.
 
         PostgreSQL's index is written with each row, so there is nothing to do;
-        SQLite indexes behind the writes (see sqlite_search.py).
+        SQLite indexes behind the writes (see sqlite/search_index.py).
         """
         return None
 
@@ -267,7 +267,7 @@ class SqlStore(abc.ABC):
     async def search_messages(
         self,
         client_id: str,
-        query: str,
+        query: SearchQuery,
         *,
         conversation_id: str | None,
         limit: int,

@@ -1,1 +1,0 @@
-"""Authentication: API keys, JWTs, the client-state cache and the FastAPI dependency."""

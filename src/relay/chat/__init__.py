@@ -1,0 +1,1 @@
+"""Chat: one message in, the assistant's reply out, both stored."""

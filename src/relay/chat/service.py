@@ -1,0 +1,314 @@
+"""Chat: context from history, one backend call, both messages stored.
+
+Nothing the client sent is lost, and nothing is answered before it is stored. A
+plain chat stores the user's message and the reply in one transaction once the
+backend has answered (one commit per chat, not two: the commit is most of a
+chat's cost); if the backend fails, or the client leaves, the user's message is
+stored alone, marked `failed`. A stream stores the user's message before it
+starts, as a stream can run for minutes and what has arrived must be kept: if
+it breaks, the text so far is stored as an `incomplete` reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import re
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass, field
+
+from relay.backends.base import (
+    Backend,
+    BackendError,
+    ChatMessage,
+    ChatRequest,
+    StreamEnd,
+    StreamEvent,
+    ToolSpec,
+)
+from relay.chat.events import (
+    ChatEvent,
+    Reply,
+    ReplyDelta,
+    ReplyFailed,
+    ReplyFinished,
+    ReplyStarted,
+)
+from relay.chat.idempotency import Idempotency, request_hash
+from relay.errors import InvalidInput, NotFound
+from relay.storage.base import Store, StoreUnavailable
+from relay.storage.records import (
+    ConversationRecord,
+    MessageRecord,
+    MessageStatus,
+    new_id,
+    utc_now,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatInput:
+    message: str
+    conversation_id: str | None = None
+    model: str | None = None
+    system: str | None = None
+    stream: bool = False
+
+    def fingerprint(self) -> str:
+        return request_hash(
+            {
+                "message": self.message,
+                "conversation_id": self.conversation_id,
+                "model": self.model,
+                "system": self.system,
+                "stream": self.stream,
+            }
+        )
+
+
+Answer = Reply | AsyncIterator[ChatEvent]
+
+
+@dataclass(slots=True)
+class Turn:
+    """One prepared exchange: the user's message and what goes to the backend.
+
+    `new_conversation` is set until the conversation it starts is stored, and
+    `user_stored` once the user's message is.
+    """
+
+    client_id: str
+    user_message: MessageRecord
+    request: ChatRequest
+    new_conversation: ConversationRecord | None = None
+    user_stored: bool = False
+    reply_id: str = field(default_factory=lambda: new_id("msg"))
+
+
+# NUL (which PostgreSQL cannot store) and lone surrogates (which no UTF-8 encoder
+# takes, yet json.loads, and so the Anthropic and OpenAI SDKs, let through).
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """A backend's text with what no store or JSON encoder can keep replaced by U+FFFD.
+
+    Replaced as a UTF-8 decoder replaces bad bytes, so a reply holding one is
+    stored and answered, not lost to an encoding error.
+    """
+    return _UNSTORABLE.sub("\ufffd", text)
+
+
+def _context(history: list[MessageRecord]) -> list[ChatMessage]:
+    """Prior turns a model accepts: no failed messages, starting with the user."""
+    turns = [m for m in history if m.status != "failed" and m.content]
+    while turns and turns[0].role != "user":
+        turns.pop(0)
+    return [ChatMessage("user" if m.role == "user" else "assistant", m.content) for m in turns]
+
+
+async def _replay(reply: Reply) -> AsyncIterator[ChatEvent]:
+    """A stored reply told again as the events a stream would have sent."""
+    yield ReplyStarted(reply.id, reply.conversation_id, reply.model)
+    yield ReplyDelta(reply.content)
+    yield ReplyFinished(reply.id, reply.usage, reply.created_at)
+
+
+async def _shielded(work: Awaitable[None]) -> None:
+    """Finish a write even if the request is being cancelled (the client left)."""
+    await asyncio.shield(asyncio.ensure_future(work))
+
+
+class ChatService:
+    def __init__(
+        self,
+        store: Store,
+        backend: Backend,
+        *,
+        idempotency: Idempotency,
+        context_messages: int,
+        max_message_chars: int,
+        allowed_models: frozenset[str],
+        tools: list[ToolSpec],
+    ) -> None:
+        self.store = store
+        self.backend = backend
+        self.idempotency = idempotency
+        self.max_message_chars = max_message_chars
+        self.context_messages = context_messages
+        self.allowed_models = allowed_models
+        self.tools = tools
+
+    async def answer(
+        self, client_id: str, chat: ChatInput, *, request_id: str, idempotency_key: str | None
+    ) -> Answer:
+        """The stored reply, or the events of a stream when `chat.stream` is set."""
+        if idempotency_key is None:
+            return await self._answer(client_id, chat, request_id)
+        stored = await self.idempotency.begin(client_id, idempotency_key, chat.fingerprint())
+        if stored is not None:
+            return _replay(stored) if chat.stream else stored
+        try:
+            answer = await self._answer(client_id, chat, request_id)
+        except BaseException:
+            await _shielded(self.idempotency.abandon(client_id, idempotency_key))
+            raise
+        if isinstance(answer, Reply):
+            await self.idempotency.finish(client_id, idempotency_key, answer)
+            return answer
+        return self._remember_stream(answer, client_id, idempotency_key)
+
+    async def _answer(self, client_id: str, chat: ChatInput, request_id: str) -> Answer:
+        turn = await self.prepare(client_id, chat, request_id)
+        return await (self.open_stream(turn) if chat.stream else self.complete(turn))
+
+    async def _remember_stream(
+        self, events: AsyncIterator[ChatEvent], client_id: str, key: str
+    ) -> AsyncIterator[ChatEvent]:
+        """Pass a stream through and keep its reply for retries, or free the key."""
+        start: ReplyStarted | None = None
+        end: ReplyFinished | None = None
+        text: list[str] = []
+        try:
+            async for event in events:
+                if isinstance(event, ReplyStarted):
+                    start = event
+                elif isinstance(event, ReplyDelta):
+                    text.append(event.text)
+                elif isinstance(event, ReplyFinished):
+                    end = event
+                yield event
+        finally:
+            if start is not None and end is not None:
+                reply = Reply(
+                    start.id,
+                    start.conversation_id,
+                    "".join(text),
+                    start.model,
+                    end.usage,
+                    end.created_at,
+                )
+                await _shielded(self.idempotency.finish(client_id, key, reply))
+            else:
+                await _shielded(self.idempotency.abandon(client_id, key))
+            await events.aclose()  # type: ignore[attr-defined]
+
+    async def prepare(self, client_id: str, chat: ChatInput, request_id: str) -> Turn:
+        if len(chat.message) > self.max_message_chars:
+            limit = self.max_message_chars
+            raise InvalidInput("message", f"The message is longer than {limit} characters.")
+        if chat.model is not None and self.allowed_models and chat.model not in self.allowed_models:
+            raise InvalidInput("model", "This model is not allowed.")
+        history: list[MessageRecord] = []
+        new_conversation = None
+        if chat.conversation_id is None:
+            conversation = new_conversation = ConversationRecord(
+                new_id("conv"), client_id, utc_now()
+            )
+        else:
+            found = await self.store.get_conversation(client_id, chat.conversation_id)
+            if found is None:
+                raise NotFound("conversation")
+            conversation = found
+            if self.context_messages:
+                history = await self.store.recent_messages(conversation.id, self.context_messages)
+        user_message = MessageRecord(
+            new_id("msg"), conversation.id, client_id, "user", chat.message, "complete", utc_now()
+        )
+        messages = [*_context(history), ChatMessage("user", chat.message)]
+        request = ChatRequest(messages, chat.model, chat.system, request_id, self.tools)
+        turn = Turn(client_id, user_message, request, new_conversation)
+        if chat.stream:  # kept from the start; a plain chat stores it with the reply
+            await self._store(turn, user_message)
+        return turn
+
+    async def complete(self, turn: Turn) -> Reply:
+        try:
+            completion = await self.backend.complete(turn.request)
+        except BaseException:  # a backend failure, or the client left: keep the message
+            await _shielded(self._mark_failed(turn))
+            raise
+        reply = self._reply(turn, storable(completion.content), "complete")
+        await self._store(turn, turn.user_message, reply)
+        return Reply(
+            reply.id,
+            reply.conversation_id,
+            reply.content,
+            completion.model,
+            completion.usage,
+            reply.created_at,
+        )
+
+    async def open_stream(self, turn: Turn) -> AsyncIterator[ChatEvent]:
+        """Start the backend stream; a failure before its first event raises (plain 502)."""
+        events = aiter(self.backend.stream(turn.request))
+        try:
+            first = await anext(events)
+        except (BackendError, StopAsyncIteration) as exc:
+            await _shielded(self._mark_failed(turn))
+            if isinstance(exc, BackendError):
+                raise
+            raise BackendError("The backend closed the stream without answering.") from exc
+        return self._relay_stream(turn, first, events)
+
+    async def _relay_stream(
+        self, turn: Turn, first: StreamEvent, events: AsyncIterator[StreamEvent]
+    ) -> AsyncIterator[ChatEvent]:
+        conversation_id = turn.user_message.conversation_id
+        model = turn.request.model or self.backend.default_model
+        parts: list[str] = []
+        finished = False
+        # The start is inside the try: a client leaving right after it still
+        # gets the user message marked and the backend stream closed.
+        try:
+            yield ReplyStarted(turn.reply_id, conversation_id, model)
+            event: StreamEvent | None = first
+            while event is not None:
+                if isinstance(event, StreamEnd):
+                    reply = await self._store_reply(turn, "".join(parts), "complete")
+                    finished = True
+                    yield ReplyFinished(reply.id, event.usage, reply.created_at)
+                    return
+                text = storable(event.text)
+                parts.append(text)
+                yield ReplyDelta(text)
+                event = await anext(events, None)
+            raise BackendError("The backend stream ended without a final event.")
+        except (BackendError, StoreUnavailable) as exc:
+            yield ReplyFailed(exc)
+        finally:
+            if not finished:
+                with contextlib.suppress(StoreUnavailable):  # nothing more can be kept
+                    await _shielded(self._store_partial(turn, "".join(parts)))
+            await events.aclose()  # type: ignore[attr-defined]
+
+    def _reply(self, turn: Turn, content: str, status: MessageStatus) -> MessageRecord:
+        conversation_id = turn.user_message.conversation_id
+        return MessageRecord(
+            turn.reply_id, conversation_id, turn.client_id, "assistant", content, status, utc_now()
+        )
+
+    async def _store(self, turn: Turn, *messages: MessageRecord) -> None:
+        """Store messages of this turn in one transaction, with its conversation if new."""
+        await self.store.add_messages(messages, new_conversation=turn.new_conversation)
+        turn.new_conversation = None
+        if any(m.id == turn.user_message.id for m in messages):
+            turn.user_stored = True
+
+    async def _store_reply(self, turn: Turn, content: str, status: MessageStatus) -> MessageRecord:
+        reply = self._reply(turn, content, status)
+        await self._store(turn, reply)
+        return reply
+
+    async def _store_partial(self, turn: Turn, content: str) -> None:
+        if content:
+            await self._store_reply(turn, content, "incomplete")
+        else:
+            await self._mark_failed(turn)
+
+    async def _mark_failed(self, turn: Turn) -> None:
+        if turn.user_stored:
+            await self.store.finish_message(turn.user_message.id, content=None, status="failed")
+        else:
+            await self._store(turn, dataclasses.replace(turn.user_message, status="failed"))

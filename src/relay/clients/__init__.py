@@ -1,0 +1,1 @@
+"""API clients: keys, tokens, the client-state cache and the change feed."""

@@ -1,0 +1,1 @@
+"""Health: Relay's own state and its dependencies', each check timed."""

@@ -1,0 +1,1 @@
+"""History: a client's own messages, paged and searched."""

@@ -1,1 +1,0 @@
-"""HTTP routes: thin. Parse, call one service, shape the reply."""

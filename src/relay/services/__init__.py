@@ -1,1 +1,0 @@
-"""Services: the logic between thin routes and the storage and backend interfaces."""

@@ -1,0 +1,1 @@
+"""The embedded store: one SQLite file, read on a thread, written by a child process."""

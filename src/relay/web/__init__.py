@@ -1,0 +1,1 @@
+"""HTTP at the edge: the only package that knows FastAPI and Starlette."""

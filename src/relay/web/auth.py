@@ -1,0 +1,48 @@
+"""Who a request acts for: its bearer token checked, its limits counted, its scope required."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from starlette.requests import HTTPConnection
+
+from relay.clients.service import Principal, Scope
+from relay.clients.tokens import InvalidToken
+from relay.limits.policy import LimitKind
+from relay.web.context import context_of, relay_of
+
+
+def bearer_token(connection: HTTPConnection) -> str:
+    """The token of `Authorization: Bearer <token>`; InvalidToken if there is none."""
+    # Straight from the ASGI scope: connection.headers would build a Headers object.
+    for name, value in connection.scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            token = token.strip()
+            if scheme.lower() == "bearer" and token:
+                return str(token)
+            break
+    raise InvalidToken()
+
+
+async def authorize(
+    connection: HTTPConnection, scope: Scope, *, limits: Sequence[LimitKind] = ("default",)
+) -> Principal:
+    """Authenticate, count the request against the client's `limits`, then check `scope`.
+
+    In that order: a request with a bad token is a 401 whatever else is wrong
+    with it (every route calls this before reading its parameters), and a
+    request outside its scope still counts against its client's limits.
+    """
+    relay = relay_of(connection)
+    principal = await relay.clients.authenticate(bearer_token(connection))
+    context = context_of(connection.scope)
+    context.client_id = principal.client.id
+    context.limit = await relay.limits.admit(principal.client, limits)
+    principal.require(scope)
+    return principal
+
+
+def source_address(connection: HTTPConnection) -> str:
+    """The peer's address as Relay sees it (a reverse proxy's, behind one)."""
+    return connection.client.host if connection.client else "unknown"

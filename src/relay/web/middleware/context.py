@@ -1,0 +1,48 @@
+"""The request's context: its id (the caller's X-Request-ID if sane, else a new one),
+and the headers the context asks for on the way out (X-Request-ID, the rate limit's)."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from relay.ids import random_hex
+from relay.web.context import start_context
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+
+
+class ContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        context = start_context(scope, _request_id(scope))
+        id_header = (b"x-request-id", context.request_id.encode())
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), id_header]
+                limit = context.limit
+                if limit is not None:
+                    headers += [
+                        (b"x-ratelimit-limit", str(limit.limit).encode()),
+                        (b"x-ratelimit-remaining", str(limit.remaining).encode()),
+                        (b"x-ratelimit-reset", str(limit.reset_seconds).encode()),
+                    ]
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate = value.decode("latin-1")
+            return candidate if REQUEST_ID.match(candidate) else random_hex(16)
+    return random_hex(16)

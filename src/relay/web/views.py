@@ -1,0 +1,107 @@
+"""How records look on the wire, and the models that document those bodies in OpenAPI.
+
+The routes send these dicts through orjson as they are; the models are for the
+documentation only (validating every answer would walk each message again).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from relay import __version__
+from relay.backends.base import Usage
+from relay.chat.events import Reply
+from relay.clients.service import client_fields
+from relay.health.service import Check, Health
+from relay.history.service import Page
+from relay.storage.records import MessageRecord, rfc3339
+from relay.tools.service import ToolList
+
+client_view = client_fields
+
+
+def message_view(message: MessageRecord) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "conversation_id": message.conversation_id,
+        "role": message.role,
+        "content": message.content,
+        "created_at": rfc3339(message.created_at),
+        "status": message.status,
+    }
+
+
+def history_view(page: Page) -> dict[str, Any]:
+    return {"messages": [message_view(m) for m in page.messages], "next_cursor": page.next_cursor}
+
+
+def search_view(page: Page) -> dict[str, Any]:
+    results = [{**message_view(m), "snippet": m.snippet} for m in page.messages]
+    return {"results": results, "next_cursor": page.next_cursor}
+
+
+def usage_view(usage: Usage) -> dict[str, int]:
+    return {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+
+
+def reply_view(reply: Reply) -> dict[str, Any]:
+    return reply.to_record()  # the stored form is the wire form, so a replay answers the same
+
+
+def tools_view(tools: ToolList) -> dict[str, Any]:
+    return {"tools": [tool.as_dict() for tool in tools.tools]}
+
+
+def _check_view(check: Check) -> dict[str, Any]:
+    view: dict[str, Any] = {"status": check.status, "latency_ms": check.latency_ms}
+    if check.name is not None:
+        view["name"] = check.name
+    if check.kind is not None:
+        view["kind"] = check.kind
+    if check.detail is not None:
+        view["detail"] = check.detail
+    return view
+
+
+def health_view(health: Health) -> dict[str, Any]:
+    checks = {
+        "database": _check_view(health.database),
+        "backend": _check_view(health.backend),
+        "rate_limit_store": _check_view(health.rate_limit_store),
+    }
+    return {"version": __version__, "status": health.status, "checks": checks}
+
+
+class Message(BaseModel):
+    id: str
+    conversation_id: str
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: str
+    status: Literal["complete", "failed", "incomplete"]
+
+
+class MessagePage(BaseModel):
+    messages: list[Message]
+    next_cursor: str | None
+
+
+class Found(Message):
+    snippet: str
+
+
+class SearchPage(BaseModel):
+    results: list[Found]
+    next_cursor: str | None
+
+
+class Tool(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+
+
+class ToolListBody(BaseModel):
+    tools: list[Tool]
