@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck pytest install clean bench fuzz
+.PHONY: run test lint typecheck pytest install clean bench load fuzz
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ run: $(STAMP)
 	$(BIN)/relay serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests load main.py
-	$(BIN)/ruff format --check src tests load main.py
+	$(BIN)/ruff check src tests bench main.py
+	$(BIN)/ruff format --check src tests bench main.py
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
@@ -34,8 +34,9 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 # Benchmark (issue 5): installs nginx and wrk if missing; QUICK=1 for a short run.
+# `$(BIN)/python -m bench --help` lists its other commands (cost, inprocess, profile, load).
 bench: $(STAMP)
-	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench
 
 # Many more OpenAPI fuzz cases than `make test` runs.
 fuzz: $(STAMP)
@@ -43,7 +44,7 @@ fuzz: $(STAMP)
 
 # 20,000 mixed requests at 64 connections against a real Relay on PostgreSQL and Redis.
 load: $(STAMP)
-	$(BIN)/python load/run.py
+	$(BIN)/python -m bench load
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -1,11 +1,11 @@
-"""The cost of one request with no HTTP server: the ASGI app called directly.
+"""`python -m bench inprocess TARGET [REQUESTS] [CONCURRENCY]`: one request's cost, no server.
 
-Usage: .venv/bin/python -m bench.inprocess TARGET REQUESTS [CONCURRENCY]
-TARGET: relay-tools, relay-chat, relay-history, ceiling or ceiling-lean (GET /v1/tools) or
-naive (POST /v1/chat). Relay runs on a fresh SQLite file, or on DATABASE_URL
-(an empty PostgreSQL database) when set; chat uses the echo backend, or the
-upstream one when UPSTREAM_URL is set (point it at the bench's nginx stub, or
-any server of the upstream protocol). Prints µs of CPU per request.
+The ASGI app is called directly. TARGET: relay-tools, relay-chat,
+relay-history, ceiling or ceiling-lean (GET /v1/tools) or naive (POST
+/v1/chat). Relay runs on a fresh SQLite file, or on DATABASE_URL (an empty
+PostgreSQL database) when set; chat uses the echo backend, or the upstream
+one when UPSTREAM_URL is set (point it at the bench's nginx stub, or any
+server of the upstream protocol). Prints µs of CPU per request.
 
 Without a server, wrk or nginx on the same cores, the figure moves much less
 than req/s. For a figure that does not move at all, count instructions: run it
@@ -19,16 +19,16 @@ import asyncio
 import logging
 import logging.config
 import os
-import sys
 import tempfile
 import time
-from contextlib import AbstractAsyncContextManager
-from importlib import import_module
 from typing import Any
 
 import jwt
 import uvloop
 from starlette.types import ASGIApp, Message
+
+from bench.baseline.serve import app_for
+from bench.relay_api import Settings, create_app, log_config
 
 SECRET = "bench-inprocess-" + "x" * 32
 CHAT_BODY = b'{"message":"Hello Relay, how are you today?"}'
@@ -40,6 +40,7 @@ ROUTES = {
 
 
 def scope_for(app: Any, method: str, path: str, token: str, body: bytes) -> dict[str, Any]:
+    """An HTTP scope as uvicorn would pass it, with the bearer token and the body's headers."""
     headers = [(b"host", b"bench"), (b"authorization", f"Bearer {token}".encode())]
     if body:
         headers += [(b"content-type", b"application/json")]
@@ -93,14 +94,12 @@ async def drive(
     await asyncio.gather(*(worker(per_worker) for _ in range(width)))
     spent = time.process_time() - started
     if set(statuses) != {200}:
-        raise SystemExit(f"bench.inprocess: answers other than 200: {statuses}")
+        raise SystemExit(f"bench inprocess: answers other than 200: {statuses}")
     return spent / (per_worker * width) * 1e6
 
 
 def quiet_logs() -> None:
     """Relay's own logging at info (the access line is part of a request's cost), to devnull."""
-    from relay.observability.logging import log_config
-
     logging.config.dictConfig(log_config("info", "json"))
     for handler in logging.getLogger("relay").handlers:
         if isinstance(handler, logging.StreamHandler):
@@ -108,9 +107,7 @@ def quiet_logs() -> None:
 
 
 async def relay(endpoint: str, count: int, width: int) -> float:
-    from relay.app import create_app
-    from relay.config import Settings
-
+    """CPU µs per request of Relay's `endpoint` (tools, chat or history) on a fresh store."""
     database = os.environ.get("DATABASE_URL") or f"sqlite:///{tempfile.mkdtemp()}/relay.db"
     upstream = os.environ.get("UPSTREAM_URL")
     settings = Settings(
@@ -136,37 +133,24 @@ async def relay(endpoint: str, count: int, width: int) -> float:
 
 
 async def baseline(name: str, count: int, width: int) -> float:
-    if name == "naive" and not os.environ.get("UPSTREAM_URL"):
-        raise SystemExit("bench.inprocess: naive forwards to UPSTREAM_URL; set it")
-    os.environ.setdefault("BENCH_JWT_SECRET", SECRET)
-    os.environ.setdefault("BENCH_UPSTREAM_URL", os.environ.get("UPSTREAM_URL", ""))
+    """CPU µs per request of a baseline (ceiling, ceiling-lean or naive)."""
+    upstream = os.environ.get("UPSTREAM_URL", "")
+    if name == "naive" and not upstream:
+        raise SystemExit("bench inprocess: naive forwards to UPSTREAM_URL; set it")
     now = int(time.time())
     claims = {"sub": "cl_bench", "iat": now, "exp": now + 3600, "iss": "relay", "aud": "relay-api"}
-    token = jwt.encode(claims, os.environ["BENCH_JWT_SECRET"], algorithm="HS256")
-    if name in ("ceiling", "ceiling-lean"):
-        module = import_module(f"bench.baseline.{name.replace('-', '_')}")
-        template = scope_for(module.app, "GET", "/v1/tools", token, b"")
-        return await drive(module.app, template, b"", count, width)
-    from bench.baseline.naive_gateway import app as naive
-    from bench.baseline.naive_gateway import lifespan
-
-    context: AbstractAsyncContextManager[None] = lifespan(naive)
-    async with context:
-        template = scope_for(naive, "POST", "/v1/chat", token, CHAT_BODY)
-        return await drive(naive, template, CHAT_BODY, count, width)
+    token = jwt.encode(claims, SECRET, algorithm="HS256")
+    app = app_for(name, {"BENCH_JWT_SECRET": SECRET, "BENCH_UPSTREAM_URL": upstream})
+    method, path, body = ROUTES["chat" if name == "naive" else "tools"]
+    async with app.router.lifespan_context(app):
+        return await drive(app, scope_for(app, method, path, token, body), body, count, width)
 
 
-def main() -> int:
-    target = sys.argv[1] if len(sys.argv) > 1 else "relay-tools"
-    count = int(sys.argv[2]) if len(sys.argv) > 2 else 4000
-    width = int(sys.argv[3]) if len(sys.argv) > 3 else 16
+def main(target: str = "relay-tools", count: int = 4000, width: int = 16) -> int:
+    """Measure `count` requests to `target`, `width` at a time, and print the CPU per request."""
     if target.startswith("relay-"):
         cost = uvloop.run(relay(target.removeprefix("relay-"), count, width))
     else:
         cost = uvloop.run(baseline(target, count, width))
     print(f"{target}: {cost:.1f} us CPU per request ({count} requests, {width} at a time)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,10 +1,11 @@
-"""Profile one Relay endpoint under wrk load with py-spy, to see where the time goes.
+"""`python -m bench profile [chat|tools|history] [sqlite|postgres] [SECONDS]`: where time goes.
 
-Usage: .venv/bin/python -m bench.profile [chat|tools|history] [sqlite|postgres] [seconds]
-py-spy is not a dependency of Relay: `.venv/bin/pip install py-spy` first.
-Writes the collapsed stacks (GIL-holding samples only) to bench/results/profile-*,
-and prints the share of samples in each part of the stack (inclusive) and the
-hottest leaf functions (self time).
+Starts the stub and one Relay, puts wrk load on one endpoint and records
+Relay with py-spy (not a dependency of Relay: `.venv/bin/pip install py-spy`
+first). Writes the collapsed stacks (GIL-holding samples only) to
+bench/results/profile-<store>-<endpoint>.txt (gitignored), and prints the
+share of samples in each part of the stack (inclusive) and the hottest leaf
+functions (self time).
 """
 
 from __future__ import annotations
@@ -12,22 +13,21 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections import Counter
 from pathlib import Path
 
 from bench import wrk
 from bench.config import load_config
-from bench.install import ensure_tools
-from bench.run import cleanup
-from bench.servers import Run, start_servers
-from bench.workloads import CHAT, HISTORY, TOOLS, Target, write_lines, write_specs
+from bench.servers import open_run, start_servers
+from bench.targets import CHAT, HISTORY, TOOLS, Target, write_lines, write_specs
+from bench.tools import ensure_tools
 
 ENDPOINTS = {"chat": CHAT, "tools": TOOLS, "history": HISTORY}
-# Substrings of a frame ("function (file:line)") that mark a part of the stack.
+# Substrings of a frame ("function (file:line)") that mark a part of the stack;
+# the middleware has two so it is found before and after its move to relay/web.
 PARTS = {
     "access log + logging": ("logging/__init__", "observability/logging"),
-    "request middleware": ("relay/middleware",),
+    "request middleware": ("relay/middleware", "relay/web/middleware"),
     "JWT verify": ("jwt/",),
     "rate limits": ("limits/", "relay/limits"),
     "metrics": ("prometheus_client", "observability/metrics"),
@@ -45,6 +45,7 @@ RATE_HZ = 250
 
 
 def collapsed_counts(raw: Path) -> Counter[str]:
+    """Samples per stack, from py-spy's raw (collapsed) output."""
     stacks: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
@@ -54,6 +55,7 @@ def collapsed_counts(raw: Path) -> Counter[str]:
 
 
 def summary(stacks: Counter[str], seconds: int) -> str:
+    """How busy the GIL was, the share of samples per part, and the hottest leaf frames."""
     total = sum(stacks.values()) or 1
     parts: Counter[str] = Counter()
     leaves: Counter[str] = Counter()
@@ -71,10 +73,16 @@ def summary(stacks: Counter[str], seconds: int) -> str:
     return "\n".join(lines)
 
 
-def record(pid: int, seconds: int, out: Path) -> Path:
+def py_spy() -> str:
+    """py-spy's path (the venv's first); exits with how to install it when missing."""
     spy = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if spy is None:
-        raise SystemExit("bench.profile: py-spy missing; `.venv/bin/pip install py-spy`")
+        raise SystemExit("bench profile: py-spy missing; `.venv/bin/pip install py-spy`")
+    return spy
+
+
+def record(spy: str, pid: int, seconds: int, out: Path) -> Path:
+    """Record `pid` with py-spy for `seconds` into `out`.txt and return that path."""
     raw = out.with_suffix(".txt")
     # --gil: only samples holding the GIL, i.e. the Python CPU time that caps one
     # worker; py-spy's idle detection misses threads parked in queue.get().
@@ -84,32 +92,31 @@ def record(pid: int, seconds: int, out: Path) -> Path:
     return raw
 
 
-def main() -> int:
-    endpoint = ENDPOINTS[sys.argv[1] if len(sys.argv) > 1 else "chat"]
-    store = sys.argv[2] if len(sys.argv) > 2 else "sqlite"
-    seconds = int(sys.argv[3]) if len(sys.argv) > 3 else 15
+def main(endpoint_name: str = "chat", store: str = "sqlite", seconds: int = 15) -> int:
+    """Profile relay-`store`'s `endpoint_name` for `seconds` and print the summary."""
+    endpoint = ENDPOINTS[endpoint_name]
+    spy = py_spy()
     cfg = load_config()
     tools = ensure_tools()
-    run = Run(cfg, Path(tempfile.mkdtemp(prefix="relay-profile-", dir=cfg.tmp_root)))
     name = f"relay-{store}"
-    try:
+    with open_run(cfg, "relay-profile-") as run:
         servers = start_servers(run, tools["nginx"], {name})
+        if name not in servers.relays:
+            raise SystemExit(f"bench profile: {name} did not start ({'; '.join(servers.skipped)})")
         relay = servers.relays[name]
         spec = write_specs(run.tmp)[endpoint]
         tokens = write_lines(run.tmp / "tokens", list(relay.tokens))
         target = Target(name, endpoint, relay.url, spec, tokens)
+        # wrk outlasts the recording so py-spy never samples a Relay going idle.
         load = wrk.Load(f"{relay.url}/", spec, tokens, min(cfg.connections), seconds + 4, 2)
-        process = wrk.start(tools["wrk"], load)
         cfg.results_dir.mkdir(parents=True, exist_ok=True)
         out = cfg.results_dir / f"profile-{store}-{endpoint.split('/')[-1]}"
-        raw = record(relay.process.pid, seconds, out)
-        print(f"{target.key}: {wrk.finish(process, load)}")
-    finally:
-        cleanup(run)
+        process = wrk.start(tools["wrk"], load)
+        try:
+            raw = record(spy, relay.process.pid, seconds, out)
+        finally:
+            result = wrk.finish(process, load)
+        print(f"{target.key}: {result}")
     print(summary(collapsed_counts(raw), seconds))
     print(f"collapsed stacks: {raw} (feed to flamegraph.pl or speedscope)")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

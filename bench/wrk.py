@@ -35,6 +35,8 @@ class Load:
 
 @dataclass(frozen=True)
 class WrkResult:
+    """What one wrk run measured (latencies in ms, with wrk's coordinated-omission correction)."""
+
     requests: int
     duration_s: float
     rps: float
@@ -47,10 +49,12 @@ class WrkResult:
     non_2xx: int
 
     def as_dict(self) -> dict[str, Any]:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
 
 def start(wrk: Path, load: Load) -> subprocess.Popen[str]:
+    """Start wrk in its own process group; `finish` collects it."""
     threads = max(1, min(load.threads, load.connections))
     argv = [
         str(wrk),
@@ -89,10 +93,12 @@ def finish(process: subprocess.Popen[str], load: Load) -> WrkResult:
 
 
 def run(wrk: Path, load: Load) -> WrkResult:
+    """One wrk run to completion (bounded in time)."""
     return finish(start(wrk, load), load)
 
 
 def parse(raw: dict[str, Any]) -> WrkResult:
+    """load.lua's summary in ms; every failure but a non-2xx status counts as a socket error."""
     errors = raw["errors"]
     latency = raw["latency_us"]
     duration_s = raw["duration_us"] / 1e6
@@ -115,11 +121,3 @@ def _kill(process: subprocess.Popen[str]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
-
-
-def version(wrk: Path) -> str:
-    result = subprocess.run(
-        [str(wrk), "-v"], capture_output=True, text=True, timeout=10, check=False
-    )
-    first = (result.stdout or result.stderr).splitlines()[0] if result.stdout else ""
-    return first.split(" Copyright")[0].strip()

@@ -1,4 +1,4 @@
-"""The measuring phases: interleaved rounds, token exchanges under load, memory growth.
+"""The three measuring phases: main (interleaved rounds), auth (token exchanges), memory.
 
 Interleaving (round 1 of every target, then round 2 of every target, ...) and
 taking medians keeps a burst of noise from another process on the machine from
@@ -16,15 +16,20 @@ from typing import Any
 
 from bench import wrk
 from bench.config import BenchConfig
-from bench.procs import rss_kib
-from bench.workloads import Target
+from bench.processes import tree_rss_kib
+from bench.servers import Run, Servers, start_relay_sqlite
+from bench.targets import Target, write_lines
 
 MAX_MEMORY_CHUNK_S = 15
-MIN_AUTH_S = 5  # a token exchange takes a bcrypt check (~0.3 s): shorter runs see none
+# A token exchange is a bcrypt check at Relay's default cost: runs much shorter
+# than this complete too few of them to give a rate or a percentile.
+MIN_AUTH_S = 5
 
 
 @dataclass(frozen=True)
 class Measurement:
+    """One wrk run of one target in one phase and round, with the machine's load before it."""
+
     phase: str
     target: Target
     connections: int
@@ -33,6 +38,7 @@ class Measurement:
     loadavg_1m: float
 
     def as_dict(self) -> dict[str, Any]:
+        """The measurement as one flat JSON object (the result document's `measurements`)."""
         return {
             "phase": self.phase,
             "key": self.target.key,
@@ -46,6 +52,7 @@ class Measurement:
 
 
 def loadavg() -> float:
+    """The 1-minute load average: a gauge of how busy the machine was around a figure."""
     return float(Path("/proc/loadavg").read_text().split()[0])
 
 
@@ -57,6 +64,7 @@ class Runner:
     wrk_path: Path
 
     def load(self, target: Target, connections: int, duration_s: int) -> wrk.Load:
+        """The wrk load for `target` at `connections` for `duration_s` seconds."""
         return wrk.Load(
             url=f"{target.url}/",
             spec=target.spec,
@@ -67,11 +75,13 @@ class Runner:
         )
 
     def run(self, target: Target, connections: int, duration_s: int) -> wrk.WrkResult:
+        """One unrecorded wrk run (warm-up, memory chunks)."""
         return wrk.run(self.wrk_path, self.load(target, connections, duration_s))
 
     def measure(
         self, phase: str, target: Target, connections: int, rnd: int, duration_s: int = 0
     ) -> Measurement:
+        """One recorded wrk run, printed as it completes; `duration_s` 0 means the default."""
         before = loadavg()
         result = self.run(target, connections, duration_s or self.cfg.duration_s)
         print(f"  {target.key:<36} c={connections:<3} r{rnd}  {_brief(result)}", flush=True)
@@ -94,6 +104,7 @@ def warm_up(runner: Runner, targets: list[Target]) -> None:
 
 
 def run_main(runner: Runner, targets: list[Target]) -> list[Measurement]:
+    """Every target at every connection count, round after round."""
     out: list[Measurement] = []
     for rnd in range(1, runner.cfg.rounds + 1):
         print(f"round {rnd}/{runner.cfg.rounds}", flush=True)
@@ -152,13 +163,16 @@ def _chunk_seconds(remaining: int, rate: float | None, time_left: float) -> int:
     return max(1, min(guess, MAX_MEMORY_CHUNK_S, math.floor(time_left)))
 
 
-def run_memory(runner: Runner, target: Target, pid: int) -> dict[str, Any]:
-    """Relay's RSS after each mark (e.g. 10k and 100k requests), bounded in time."""
+def _grow(runner: Runner, target: Target, pid: int) -> dict[str, Any]:
+    """Load until each mark (e.g. 10k and 100k requests), reading RSS as it goes.
+
+    Bounded by BENCH_MEMORY_MAX_SECONDS: a mark not reached in time says so.
+    """
     cfg = runner.cfg
     connections = min(cfg.connections)
     started = time.monotonic()
     total, errors, rate = 0, 0, None
-    samples = [{"requests": 0, "rss_kib": rss_kib(pid), "elapsed_s": 0.0}]
+    samples = [{"requests": 0, "rss_kib": tree_rss_kib(pid), "elapsed_s": 0.0}]
     marks = []
     for mark in sorted(cfg.memory_marks):
         while total < mark and (left := cfg.memory_max_s - (time.monotonic() - started)) >= 1:
@@ -166,7 +180,7 @@ def run_memory(runner: Runner, target: Target, pid: int) -> dict[str, Any]:
             total, rate = total + result.requests, result.rps
             errors += result.socket_errors + result.non_2xx
             elapsed = round(time.monotonic() - started, 1)
-            samples.append({"requests": total, "rss_kib": rss_kib(pid), "elapsed_s": elapsed})
+            samples.append({"requests": total, "rss_kib": tree_rss_kib(pid), "elapsed_s": elapsed})
         marks.append({"mark": mark, "reached": total >= mark, **samples[-1]})
         print(f"  memory: {total} requests, RSS {samples[-1]['rss_kib'] / 1024:.1f} MiB")
     return {
@@ -176,3 +190,18 @@ def run_memory(runner: Runner, target: Target, pid: int) -> dict[str, Any]:
         "marks": marks,
         "samples": samples,
     }
+
+
+def run_memory(run: Run, runner: Runner, servers: Servers, spec: Path) -> dict[str, Any]:
+    """Relay's RSS (with its writer process) at each mark, on a fresh relay-sqlite.
+
+    Fresh, so its request count starts at zero; stopped right after.
+    """
+    print("memory: starting a fresh relay-sqlite", flush=True)
+    relay = start_relay_sqlite(run, servers.setup, "relay-memory")
+    try:
+        tokens = write_lines(run.tmp / "memory.tokens", list(relay.tokens))
+        target = Target("relay-memory", "mixed", relay.url, spec, tokens)
+        return _grow(runner, target, relay.process.pid)
+    finally:
+        run.sup.stop(relay.process)

@@ -1,8 +1,9 @@
-"""Find nginx and wrk, installing the Debian packages when they are missing.
+"""The outside tools the benchmark drives, nginx and wrk: found, installed, versioned.
 
 The benchmark must run on a fresh machine, so it never assumes the tools are
 there; it installs them with apt-get (as root, or through sudo) and only runs
 `apt-get update` when the first install attempt fails on stale package lists.
+Their versions go into every result, next to the figures they produced.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class ToolMissing(RuntimeError):
 
 
 def which(tool: str) -> Path | None:
+    """The tool's path, searching the sbin directories too (nginx lives there), or None."""
     found = shutil.which(tool, path=SEARCH_PATH)
     return Path(found) if found else None
 
@@ -58,7 +60,10 @@ def _install(packages: list[str]) -> None:
 
 
 def ensure_tools() -> dict[str, Path]:
-    """Paths of nginx and wrk, installed first if needed."""
+    """Paths of nginx and wrk (keys "nginx", "wrk"), installed first if needed.
+
+    Raises ToolMissing when a tool cannot be installed.
+    """
     missing = [PACKAGES[tool] for tool in PACKAGES if which(tool) is None]
     if missing:
         print(f"bench: installing {' '.join(missing)} with apt-get", flush=True)
@@ -70,3 +75,20 @@ def ensure_tools() -> dict[str, Path]:
             raise ToolMissing(f"{tool} is still missing after installing {PACKAGES[tool]}")
         paths[tool] = path
     return paths
+
+
+def nginx_version(nginx: Path) -> str:
+    """nginx's own version string, e.g. "nginx/1.22.1"."""
+    result = subprocess.run(
+        [str(nginx), "-v"], capture_output=True, text=True, timeout=10, check=False
+    )
+    return (result.stderr or result.stdout).strip().removeprefix("nginx version: ")
+
+
+def wrk_version(wrk: Path) -> str:
+    """The first line of `wrk -v` without its copyright notice ("" when it prints nothing)."""
+    result = subprocess.run(
+        [str(wrk), "-v"], capture_output=True, text=True, timeout=10, check=False
+    )
+    first = result.stdout.splitlines()[0] if result.stdout else ""
+    return first.split(" Copyright")[0].strip()

@@ -1,7 +1,9 @@
-"""A throw-away PostgreSQL database for one benchmark run.
+"""A throwaway PostgreSQL database for one run of the benchmark or of the load workload.
 
-Other test suites share the server, so the name is unique to this run and the
-database is dropped (WITH FORCE, closing Relay's pool) however the run ends.
+Other suites share the server, so each name is unique to the run, and the
+database is dropped WITH (FORCE), which also closes Relay's pool, however the
+run ends. The admin URL is the run's own (BENCH_PG_URL, LOAD_POSTGRES), not
+the test suite's.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from yarl import URL
 CONNECT_TIMEOUT_S = 10.0
 
 
-def database_name() -> str:
-    return f"relay_bench_{os.getpid()}_{secrets.token_hex(3)}"
+def database_name(prefix: str) -> str:
+    """A name no other run on this server uses: `<prefix>_<pid>_<hex>`."""
+    return f"{prefix}_{os.getpid()}_{secrets.token_hex(3)}"
 
 
 def database_url(admin_url: str, name: str) -> str:
+    """The admin URL pointed at database `name` (same server, user and options)."""
     return str(URL(admin_url).with_path(f"/{name}"))
 
 
@@ -40,6 +44,7 @@ def create_database(admin_url: str, name: str) -> str:
 
 
 def drop_database(admin_url: str, name: str) -> None:
+    """Drop the database if it exists, closing any connection still open to it."""
     asyncio.run(_execute(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 

@@ -1,12 +1,21 @@
-"""The machine and software versions a result was measured on, saved with it.
+"""The result document's context, and where results go.
 
-Figures from different machines or versions are not comparable; keeping these
-next to the numbers makes that visible instead of a matter of memory.
+Figures from different machines, versions or code are not comparable; each
+result keeps the machine, the versions and the code it measured next to its
+numbers, which makes that visible instead of a matter of memory.
+
+Every run writes `<UTC timestamp>[-quick].json` in the results directory
+(gitignored: older runs live in git history, not in the tree). Only a
+complete run (BenchConfig.complete) also replaces `latest.json`, the one
+result kept in git and quoted by docs/BENCHMARKS.md, so a QUICK or partial
+run can never overwrite it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import platform
 import sqlite3
@@ -15,6 +24,8 @@ import sys
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from bench.config import BenchConfig
 
 PACKAGES = (
     "relay",
@@ -60,6 +71,7 @@ def _filesystem(path: Path) -> str:
 
 
 def machine(tmp: Path) -> dict[str, Any]:
+    """CPU, memory, kernel, load average now, and the filesystem under the run's temp dir."""
     return {
         "nproc": os.cpu_count(),
         "cpu_model": _cpu_model(),
@@ -96,6 +108,7 @@ def code_identity() -> dict[str, Any]:
 
 
 def versions(nginx: str, wrk: str, postgres: str | None) -> dict[str, Any]:
+    """Python's, SQLite's, the given tools' and each installed package's (None: not installed)."""
     packages: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
@@ -110,3 +123,29 @@ def versions(nginx: str, wrk: str, postgres: str | None) -> dict[str, Any]:
         "nginx": nginx,
         "wrk": wrk,
     }
+
+
+def config_dict(cfg: BenchConfig) -> dict[str, Any]:
+    """The run's settings as JSON-ready values (sets sorted)."""
+    raw = dataclasses.asdict(cfg)
+    return {k: sorted(v) if isinstance(v, frozenset) else v for k, v in raw.items()}
+
+
+def _write_whole(path: Path, text: str) -> None:
+    """Write beside `path`, then rename: a reader never sees half a file."""
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(text)
+    partial.replace(path)
+
+
+def write_results(cfg: BenchConfig, document: dict[str, Any]) -> list[Path]:
+    """The run's timestamped file, and latest.json when the run is complete; paths written."""
+    cfg.results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = document["started_at"].replace(":", "").replace("-", "")[:15]
+    text = json.dumps(document, indent=2, default=str) + "\n"
+    paths = [cfg.results_dir / f"{stamp}{'-quick' if cfg.quick else ''}.json"]
+    if cfg.complete:
+        paths.append(cfg.results_dir / "latest.json")
+    for path in paths:
+        _write_whole(path, text)
+    return paths

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.error
@@ -20,20 +19,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from tests.support.processes import rss_kib
+
 STOP_GRACE_S = 10.0
 POLL_S = 0.1
 
 
 class StartFailed(RuntimeError):
     """A server exited or never answered; the message names it and how it ended."""
-
-
-def free_port() -> int:
-    """A port the kernel says is free on 127.0.0.1 (bound, then released)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def http_status(url: str, timeout: float = 2.0) -> int | None:
@@ -63,6 +56,7 @@ class Supervisor:
         cwd: Path | None = None,
         stderr: IO[bytes] | int = subprocess.DEVNULL,
     ) -> subprocess.Popen[bytes]:
+        """Start `argv` in a new session with stdin and stdout on /dev/null, and own it."""
         process = subprocess.Popen(
             [os.fspath(a) for a in argv],
             env=dict(env) if env is not None else None,
@@ -103,6 +97,7 @@ class Supervisor:
         self.children = [(n, p) for n, p in self.children if p is not process]
 
     def stop_all(self) -> None:
+        """Stop every child, newest first, whatever happens to any one of them."""
         for _name, process in reversed(list(self.children)):
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 self.stop(process)
@@ -119,16 +114,12 @@ def child_pids(pid: int) -> list[int]:
     return [int(c) for task in tasks.iterdir() for c in (task / "children").read_text().split()]
 
 
-def rss_kib(pid: int) -> int:
-    """Resident set size of a process and of the processes it started, from /proc (KiB)."""
-    return _own_rss_kib(pid) + sum(_own_rss_kib(child) for child in child_pids(pid))
+def tree_rss_kib(pid: int) -> int:
+    """Resident set size of a process plus the processes it started, from /proc (KiB).
 
-
-def _own_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    Relay on SQLite writes through a child process; its memory is Relay's too.
+    """
+    return rss_kib(pid) + sum(rss_kib(child) for child in child_pids(pid))
 
 
 def run_bounded(
