@@ -199,6 +199,17 @@ async def test_overloaded_is_busy(backend_case: BackendCase, mode: Mode) -> None
     assert_clean(error)
 
 
+@pytest.mark.parametrize("mode", MODES)
+async def test_unavailable_without_a_busy_code_is_busy(
+    backend_case: BackendCase, mode: Mode
+) -> None:
+    """A 503 whose body names no busy code (vLLM's, a proxy's) is still "come back later"."""
+    backend_case.fake.plan(status=503, kind="server")
+    error = await failure(backend_case.make(), mode)
+    assert isinstance(error, BackendBusy)
+    assert_clean(error)
+
+
 async def test_busy_error_code_in_body_is_busy(backend_case: BackendCase) -> None:
     server = backend_case.fake
     server.plan(status=503, body={"error": {"code": "backend_busy", "message": "try later"}})

@@ -1,7 +1,7 @@
 """Failure handling every backend shares, so all of them map errors the same way.
 
-Busy answers (429, Anthropic's 529, 503 with Retry-After, or a "busy" error
-code) become BackendBusy; running out of time becomes BackendTimeout; anything
+Busy answers (429, 503, Anthropic's 529, or a "busy" error code) become
+BackendBusy; running out of time becomes BackendTimeout; anything
 else becomes BackendError. Messages are built here from safe tokens only (a
 status number, an error code matching a strict pattern): never from the
 backend's own text, which may echo a key, nor from a URL.
@@ -24,7 +24,9 @@ from typing import Any
 from relay.backends.base import BackendBusy, BackendError, BackendTimeout, HealthReport
 from relay.observability.timing import elapsed_ms
 
-BUSY_STATUSES = frozenset({429, 529})
+# 503 is "unavailable for now" whatever the body says (servers write "overloaded"
+# many ways, often with no code): the client should come back, not see a failure.
+BUSY_STATUSES = frozenset({429, 503, 529})
 BUSY_CODES = frozenset(
     {
         "rate_limit_error",
@@ -79,11 +81,9 @@ def error_codes(body: object) -> list[str]:
     return [v for v in values if isinstance(v, str) and SAFE_CODE.match(v)]
 
 
-def is_busy(status: int | None, headers: Mapping[str, str] | None, codes: list[str]) -> bool:
-    """429/529, a 503 that says when to come back, or a busy error code."""
-    if status in BUSY_STATUSES or any(code in BUSY_CODES for code in codes):
-        return True
-    return status == 503 and parse_retry_after(headers) is not None
+def is_busy(status: int | None, codes: list[str]) -> bool:
+    """429, 503 or 529, or a busy error code."""
+    return status in BUSY_STATUSES or any(code in BUSY_CODES for code in codes)
 
 
 def status_failure(
@@ -92,7 +92,7 @@ def status_failure(
     """The error for a backend's error answer; status None means an error event mid-stream."""
     codes = error_codes(body)
     detail = f" ({codes[0]})" if codes else ""
-    if is_busy(status, headers, codes):
+    if is_busy(status, codes):
         return BackendBusy(f"{name} backend is busy{detail}", parse_retry_after(headers))
     if status in (401, 403):
         # Relay's own key was refused: a server-side fault, never the client's credentials.

@@ -50,7 +50,7 @@ async def _keep_busy_answers_unretried(response: httpx2.Response) -> None:
     Relay hands the wait to its own client as 503 + Retry-After instead; the
     SDK's retries still cover 5xx answers and broken connections.
     """
-    if is_busy(response.status_code, response.headers, []):
+    if is_busy(response.status_code, []):
         response.headers["x-should-retry"] = "false"
 
 
