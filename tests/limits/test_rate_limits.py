@@ -130,6 +130,30 @@ async def test_chat_limit_applies_on_top_of_the_general_one(
         assert_refused(await chat(relay, own), limit=3, window=60)
 
 
+async def test_a_chat_refused_before_the_backend_does_not_spend_the_chat_limit(
+    make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
+) -> None:
+    settings = make_settings(redis_url=redis_url, rate_limit_chat="2/minute")
+    async with start_relay(settings) as relay:
+        _, headers = await bearer_for(relay, "chat", default="20/minute")
+        unknown = {"message": "hello", "conversation_id": "conv_nosuchthing"}
+        refused_early = [
+            await relay.client.post("/v1/chat", json=unknown, headers=headers),
+            await relay.client.post("/v1/chat", json={"message": ""}, headers=headers),
+            await relay.client.post("/v1/chat", json={"message": "x" * 40_000}, headers=headers),
+        ]
+        assert [r.status_code for r in refused_early] == [404, 422, 422]
+        # None reached the backend, so both chats of the limit are still there...
+        for remaining in (1, 0):
+            assert_allowed(await chat(relay, headers), limit=2, remaining=remaining, window=60)
+        assert_refused(await chat(relay, headers), limit=2, window=60)
+        # ... while the general limit counted every request the chat limit did not
+        # refuse: the 3 refused early, the 2 chats, and this one.
+        response = await relay.client.get("/v1/history", headers=headers)
+        assert response.status_code == 403  # no history scope: counted all the same
+        assert limit_headers(response)[:2] == (20, 14)
+
+
 async def test_per_client_override_takes_effect_at_once_after_patch(
     make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
 ) -> None:

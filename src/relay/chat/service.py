@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import dataclasses
 import re
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 from relay.backends.base import (
@@ -68,6 +68,9 @@ class ChatInput:
 
 
 Answer = Reply | AsyncIterator[ChatEvent]
+# Called once a chat is accepted for the backend, before anything is stored:
+# counts it against the client's chat limit (raising to refuse it).
+Admit = Callable[[], Awaitable[None]]
 
 
 @dataclass(slots=True)
@@ -141,16 +144,26 @@ class ChatService:
         self.tools = tools
 
     async def answer(
-        self, client_id: str, chat: ChatInput, *, request_id: str, idempotency_key: str | None
+        self,
+        client_id: str,
+        chat: ChatInput,
+        *,
+        request_id: str,
+        idempotency_key: str | None,
+        admit: Admit | None = None,
     ) -> Answer:
-        """The stored reply, or the events of a stream when `chat.stream` is set."""
+        """The stored reply, or the events of a stream when `chat.stream` is set.
+
+        `admit` runs only for a chat that will reach the backend: not for one
+        refused (unknown conversation, invalid), nor for an idempotent replay.
+        """
         if idempotency_key is None:
-            return await self._answer(client_id, chat, request_id)
+            return await self._answer(client_id, chat, request_id, admit)
         stored = await self.idempotency.begin(client_id, idempotency_key, chat.fingerprint())
         if stored is not None:
             return _replay(stored) if chat.stream else stored
         try:
-            answer = await self._answer(client_id, chat, request_id)
+            answer = await self._answer(client_id, chat, request_id, admit)
         except BaseException:
             await _shielded(self.idempotency.abandon(client_id, idempotency_key))
             raise
@@ -159,8 +172,10 @@ class ChatService:
             return answer
         return self._remember_stream(answer, client_id, idempotency_key)
 
-    async def _answer(self, client_id: str, chat: ChatInput, request_id: str) -> Answer:
-        turn = await self.prepare(client_id, chat, request_id)
+    async def _answer(
+        self, client_id: str, chat: ChatInput, request_id: str, admit: Admit | None
+    ) -> Answer:
+        turn = await self.prepare(client_id, chat, request_id, admit)
         return await (self.open_stream(turn) if chat.stream else self.complete(turn))
 
     async def _remember_stream(
@@ -194,7 +209,9 @@ class ChatService:
                 await _shielded(self.idempotency.abandon(client_id, key))
             await events.aclose()  # type: ignore[attr-defined]
 
-    async def prepare(self, client_id: str, chat: ChatInput, request_id: str) -> Turn:
+    async def prepare(
+        self, client_id: str, chat: ChatInput, request_id: str, admit: Admit | None = None
+    ) -> Turn:
         if len(chat.message) > self.max_message_chars:
             limit = self.max_message_chars
             raise InvalidInput("message", f"The message is longer than {limit} characters.")
@@ -219,6 +236,8 @@ class ChatService:
         messages = [*_context(history), ChatMessage("user", chat.message)]
         request = ChatRequest(messages, chat.model, chat.system, request_id, self.tools)
         turn = Turn(client_id, user_message, request, new_conversation)
+        if admit is not None:
+            await admit()
         if chat.stream:  # kept from the start; a plain chat stores it with the reply
             await self._store(turn, user_message)
         return turn

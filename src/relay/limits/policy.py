@@ -94,30 +94,27 @@ class Limits:
         """The client's own rate for `kind`, or the global one."""
         return client.rate_limits.get(kind) or self.settings.default_rate(kind)
 
-    async def admit(self, client: ClientRecord, kinds: Sequence[LimitKind]) -> Decision:
-        """Count one request against each of the client's limits named in `kinds`.
+    async def admit(
+        self, client: ClientRecord, kind: LimitKind, *, unless_full: Sequence[LimitKind] = ()
+    ) -> Decision:
+        """Count one request against the client's `kind` limit; RateLimited if it is full.
 
-        Returns the tightest decision (for the response's headers). With several
-        limits, each is checked before any is counted: a chat refused by the chat
-        limit must not use up the client's general limit too. (In memory the
-        check and the count are one step; on Redis a request racing in between
+        `unless_full` names limits to be counted later (a chat's, once it is
+        accepted for the backend) that refuse the request now if already full,
+        so a request they will refuse does not use up `kind` first. (In memory
+        a check and a count are one step; on Redis a request racing in between
         can still be counted by one limit and refused by the next.)
         """
-        rates = [(kind, self.rate_of(client, kind)) for kind in kinds]
-        if len(rates) > 1:
-            for kind, rate in rates:
-                refusal = await self.limiter.is_blocked(rate, kind, client.id)
-                if refusal is not None:
-                    self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", refusal)
-        shown: Decision | None = None
-        for kind, rate in rates:
-            decision = await self.limiter.hit(rate, kind, client.id)
-            if not decision.allowed:
-                self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", decision)
-            if shown is None or decision.remaining < shown.remaining:
-                shown = decision
-        assert shown is not None, "admit needs at least one limit"
-        return shown
+        for later in unless_full:
+            rate = self.rate_of(client, later)
+            refusal = await self.limiter.is_blocked(rate, later, client.id)
+            if refusal is not None:
+                self._refuse(later, f"Too many requests; the {later} limit is {rate}.", refusal)
+        rate = self.rate_of(client, kind)
+        decision = await self.limiter.hit(rate, kind, client.id)
+        if not decision.allowed:
+            self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", decision)
+        return decision
 
     async def check_address(self, address: str) -> None:
         """Refuse every exchange from an address past its failed-attempt limit."""

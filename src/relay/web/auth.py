@@ -26,21 +26,30 @@ def bearer_token(connection: HTTPConnection) -> str:
 
 
 async def authorize(
-    connection: HTTPConnection, scope: Scope, *, limits: Sequence[LimitKind] = ("default",)
+    connection: HTTPConnection, scope: Scope, *, unless_full: Sequence[LimitKind] = ()
 ) -> Principal:
-    """Authenticate, count the request against the client's `limits`, then check `scope`.
+    """Authenticate, count the request against the client's general limit, check `scope`.
 
     In that order: a request with a bad token is a 401 whatever else is wrong
     with it (every route calls this before reading its parameters), and a
-    request outside its scope still counts against its client's limits.
+    request outside its scope still counts against its client's limit.
+    `unless_full`: limits the route counts later, which refuse it now if full.
     """
     relay = relay_of(connection)
     principal = await relay.clients.authenticate(bearer_token(connection))
     context = context_of(connection.scope)
     context.client_id = principal.client.id
-    context.limit = await relay.limits.admit(principal.client, limits)
+    context.limit = await relay.limits.admit(principal.client, "default", unless_full=unless_full)
     principal.require(scope)
     return principal
+
+
+async def admit(connection: HTTPConnection, principal: Principal, kind: LimitKind) -> None:
+    """Count the request against the client's `kind` limit too; the tighter one is shown."""
+    decision = await relay_of(connection).limits.admit(principal.client, kind)
+    context = context_of(connection.scope)
+    if context.limit is None or decision.remaining < context.limit.remaining:
+        context.limit = decision
 
 
 def source_address(connection: HTTPConnection) -> str:

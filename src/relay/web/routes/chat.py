@@ -10,7 +10,7 @@ from starlette.responses import Response
 from relay.chat.events import Reply
 from relay.chat.service import ChatInput
 from relay.errors import InvalidInput
-from relay.web.auth import authorize
+from relay.web.auth import admit, authorize
 from relay.web.context import context_of, relay_of
 from relay.web.openapi import PROTECTED, documented, errors
 from relay.web.responses import JSONResponse
@@ -34,7 +34,7 @@ IDEMPOTENCY_KEY = {"type": "string", "minLength": 1, "maxLength": 255}
     openapi_extra=documented(body=ChatBody, headers={"Idempotency-Key": IDEMPOTENCY_KEY}),
 )
 async def chat(request: Request) -> Response:
-    principal = await authorize(request, "chat", limits=("default", "chat"))
+    principal = await authorize(request, "chat", unless_full=("chat",))
     body = await read_json(request, ChatBody)
     idempotency_key = request.headers.get("idempotency-key")
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
@@ -45,6 +45,7 @@ async def chat(request: Request) -> Response:
         ChatInput(body.message, body.conversation_id, body.model, body.system, body.stream),
         request_id=context_of(request.scope).request_id,
         idempotency_key=idempotency_key,
+        admit=lambda: admit(request, principal, "chat"),
     )
     if isinstance(answer, Reply):
         return JSONResponse(reply_view(answer))
