@@ -14,7 +14,7 @@ from fastapi import FastAPI
 
 from relay.config import Settings
 from relay.container import Relay
-from relay.storage import PostgresStore
+from relay.storage import PostgresStore, Store, make_store
 from relay.web.app import create_app
 from tests.support import services
 
@@ -68,6 +68,17 @@ def make_settings(database_url: str) -> Callable[..., Settings]:
         return Settings(_env_file=None, **values)
 
     return make
+
+
+@pytest.fixture
+async def store(database_url: str) -> AsyncIterator[Store]:
+    opened = make_store(database_url, pool_size=4)
+    await opened.open()
+    await opened.migrate()
+    try:
+        yield opened
+    finally:
+        await opened.close()
 
 
 @dataclass

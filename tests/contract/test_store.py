@@ -11,40 +11,10 @@ from pathlib import Path
 import pytest
 
 from relay.storage import PostgresStore, SQLiteStore, Store, make_store
-from relay.storage.records import ClientRecord, new_id, utc_now
+from relay.storage.records import new_id, utc_now
 from relay.storage.sql import load_migrations
 from tests.support import services
-
-
-def client_record(name: str = "app", **fields: object) -> ClientRecord:
-    now = utc_now()
-    values: dict[str, object] = {
-        "id": new_id("cl"),
-        "name": name,
-        "scopes": ("chat", "history"),
-        "active": True,
-        "rate_limits": {"chat": "5/minute"},
-        "token_ttl": None,
-        "metadata": {"team": "mobile", "nested": {"n": [1, 2]}},
-        "key_prefix": f"rly_{new_id('p')[-10:]}",
-        "key_hash": "$2b$04$" + "h" * 53,
-        "key_generation": 1,
-        "created_at": now,
-        "updated_at": now,
-    }
-    values.update(fields)
-    return ClientRecord(**values)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def store(database_url: str) -> AsyncIterator[Store]:
-    opened = make_store(database_url, pool_size=4)
-    await opened.open()
-    await opened.migrate()
-    try:
-        yield opened
-    finally:
-        await opened.close()
+from tests.support.records import client_record
 
 
 async def open_store(database_url: str) -> Store:

@@ -8,7 +8,10 @@ from relay.errors import InvalidInput, NotFound
 from relay.history.cursors import decode_cursor, encode_cursor
 from relay.history.search_query import parse
 from relay.storage.base import Store
-from relay.storage.records import MessageRecord
+from relay.storage.records import ConversationSummary, MessageRecord
+
+# How much of a conversation's first user message a list shows.
+PREVIEW_CHARS = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,6 +20,14 @@ class Page:
     `next_cursor` fetches the rest, None on the last page."""
 
     messages: list[MessageRecord]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationPage:
+    """Conversations, most recently active first; `next_cursor` fetches the rest."""
+
+    conversations: list[ConversationSummary]
     next_cursor: str | None
 
 
@@ -43,6 +54,17 @@ class HistoryService:
         page = rows[:limit]
         next_cursor = encode_cursor(page[-1].seq) if len(rows) > limit else None
         return Page(page, next_cursor)
+
+    async def conversations(
+        self, client_id: str, *, limit: int, before: str | None
+    ) -> ConversationPage:
+        position = decode_cursor(before)
+        rows = await self.store.list_conversations(
+            client_id, limit=limit + 1, before=position, preview_chars=PREVIEW_CHARS
+        )
+        page = rows[:limit]
+        next_cursor = encode_cursor(page[-1].last_seq) if len(rows) > limit else None
+        return ConversationPage(page, next_cursor)
 
     async def search(
         self,

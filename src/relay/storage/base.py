@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from relay.storage.records import (
     ClientRecord,
     ConversationRecord,
+    ConversationSummary,
     IdempotencyRecord,
     MessageRecord,
     SearchQuery,
@@ -68,6 +69,13 @@ class Store(Protocol):
     async def list_messages(
         self, client_id: str, *, conversation_id: str | None, limit: int, before: int | None
     ) -> list[MessageRecord]: ...
+    async def list_conversations(
+        self, client_id: str, *, limit: int, before: int | None, preview_chars: int
+    ) -> list[ConversationSummary]:
+        """The client's conversations, most recently active first; `before` is a
+        `last_seq` from an earlier page."""
+        ...
+
     async def search_messages(
         self,
         client_id: str,

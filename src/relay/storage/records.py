@@ -69,6 +69,18 @@ class MessageRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class ConversationSummary:
+    """A conversation as a list shows it; `last_seq` orders by latest activity."""
+
+    id: str
+    created_at: datetime
+    updated_at: datetime  # when its latest message was stored
+    message_count: int
+    preview: str  # the start of its first user message ("" if it has none)
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Term:
     """A search term: one word, or several for a phrase."""
 

@@ -17,6 +17,7 @@ from relay.storage.base import CLIENT_UPDATABLE
 from relay.storage.records import (
     ClientRecord,
     ConversationRecord,
+    ConversationSummary,
     IdempotencyRecord,
     MessageRecord,
     SearchQuery,
@@ -263,6 +264,37 @@ class SqlStore(abc.ABC):
             limit,
         )
         return [message_from_row(r) for r in rows]
+
+    async def list_conversations(
+        self, client_id: str, *, limit: int, before: int | None, preview_chars: int
+    ) -> list[ConversationSummary]:
+        having, args = "", list[Any]([preview_chars, client_id])
+        if before is not None:
+            having = "HAVING MAX(m.seq) < ?"
+            args.append(before)
+        rows = await self._fetch(
+            "SELECT c.id, c.created_at, MAX(m.created_at) AS updated_at,"
+            " COUNT(*) AS message_count, MAX(m.seq) AS last_seq,"
+            " (SELECT substr(f.content, 1, ?) FROM messages AS f"
+            "  WHERE f.conversation_id = c.id AND f.role = 'user' ORDER BY f.seq LIMIT 1)"
+            " AS preview"
+            " FROM conversations AS c JOIN messages AS m ON m.conversation_id = c.id"
+            f" WHERE c.client_id = ? GROUP BY c.id, c.created_at {having}"
+            " ORDER BY last_seq DESC LIMIT ?",
+            *args,
+            limit,
+        )
+        return [
+            ConversationSummary(
+                id=row["id"],
+                created_at=_time(row["created_at"]),
+                updated_at=_time(row["updated_at"]),
+                message_count=int(row["message_count"]),
+                preview=row["preview"] or "",
+                last_seq=int(row["last_seq"]),
+            )
+            for row in rows
+        ]
 
     async def search_messages(
         self,

@@ -122,6 +122,11 @@ class HistoryParams(BaseModel):
     before: Id | None = None
 
 
+class ConversationParams(BaseModel):
+    limit: int = Field(50, ge=1, le=200)
+    before: Id | None = None
+
+
 class SearchParams(BaseModel):
     q: str = Field(min_length=1, max_length=500, pattern=NO_NUL)
     limit: int = Field(20, ge=1, le=100)

@@ -15,7 +15,7 @@ from relay.backends.base import Usage
 from relay.chat.events import Reply
 from relay.clients.service import client_fields
 from relay.health.service import Check, Health
-from relay.history.service import Page
+from relay.history.service import ConversationPage, Page
 from relay.storage.records import MessageRecord, rfc3339
 from relay.tools.service import ToolList
 
@@ -35,6 +35,20 @@ def message_view(message: MessageRecord) -> dict[str, Any]:
 
 def history_view(page: Page) -> dict[str, Any]:
     return {"messages": [message_view(m) for m in page.messages], "next_cursor": page.next_cursor}
+
+
+def conversations_view(page: ConversationPage) -> dict[str, Any]:
+    conversations = [
+        {
+            "id": c.id,
+            "created_at": rfc3339(c.created_at),
+            "updated_at": rfc3339(c.updated_at),
+            "message_count": c.message_count,
+            "preview": c.preview,
+        }
+        for c in page.conversations
+    ]
+    return {"conversations": conversations, "next_cursor": page.next_cursor}
 
 
 def search_view(page: Page) -> dict[str, Any]:
@@ -85,6 +99,19 @@ class Message(BaseModel):
 
 class MessagePage(BaseModel):
     messages: list[Message]
+    next_cursor: str | None
+
+
+class Conversation(BaseModel):
+    id: str
+    created_at: str
+    updated_at: str
+    message_count: int
+    preview: str
+
+
+class ConversationList(BaseModel):
+    conversations: list[Conversation]
     next_cursor: str | None
 
 

@@ -14,7 +14,7 @@ from relay.history.search_query import parse
 from relay.storage import SQLiteStore
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
 from relay.storage.sql import load_migrations
-from tests.contract.test_store import client_record
+from tests.support.records import client_record
 
 
 async def opened(path: Path, index_delay: float = 3600) -> SQLiteStore:

@@ -22,7 +22,7 @@ from relay.storage import SQLiteStore
 from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
 from relay.storage.sqlite.writer import WriterProcess
 from relay.storage.sqlite.writer_child import Changed
-from tests.contract.test_store import client_record
+from tests.support.records import client_record
 
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
 INSERT = "INSERT INTO notes (body) VALUES (?)"

@@ -1,4 +1,4 @@
-"""GET /v1/history and /v1/history/search (scope `history`)."""
+"""GET /v1/history, /v1/history/search and /v1/conversations (scope `history`)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,22 @@ from relay.web.context import relay_of
 from relay.web.openapi import PROTECTED, documented, errors
 from relay.web.responses import JSONResponse
 from relay.web.routing import Route
-from relay.web.schemas import HistoryParams, SearchParams, read_query
-from relay.web.views import MessagePage, SearchPage, history_view, search_view
-
-router = APIRouter(
-    prefix="/v1/history", tags=["history"], route_class=Route, responses=errors(*PROTECTED, 404)
+from relay.web.schemas import ConversationParams, HistoryParams, SearchParams, read_query
+from relay.web.views import (
+    ConversationList,
+    MessagePage,
+    SearchPage,
+    conversations_view,
+    history_view,
+    search_view,
 )
 
+router = APIRouter(tags=["history"], route_class=Route, responses=errors(*PROTECTED, 404))
 
-@router.get("", response_model=MessagePage, openapi_extra=documented(query=HistoryParams))
+
+@router.get(
+    "/v1/history", response_model=MessagePage, openapi_extra=documented(query=HistoryParams)
+)
 async def history(request: Request) -> Response:
     principal = await authorize(request, "history")
     params = read_query(request, HistoryParams)
@@ -31,7 +38,9 @@ async def history(request: Request) -> Response:
     return JSONResponse(history_view(page))
 
 
-@router.get("/search", response_model=SearchPage, openapi_extra=documented(query=SearchParams))
+@router.get(
+    "/v1/history/search", response_model=SearchPage, openapi_extra=documented(query=SearchParams)
+)
 async def search(request: Request) -> Response:
     principal = await authorize(request, "history")
     params = read_query(request, SearchParams)
@@ -43,3 +52,17 @@ async def search(request: Request) -> Response:
         cursor=params.cursor,
     )
     return JSONResponse(search_view(page))
+
+
+@router.get(
+    "/v1/conversations",
+    response_model=ConversationList,
+    openapi_extra=documented(query=ConversationParams),
+)
+async def conversations(request: Request) -> Response:
+    principal = await authorize(request, "history")
+    params = read_query(request, ConversationParams)
+    page = await relay_of(request).history.conversations(
+        principal.client.id, limit=params.limit, before=params.before
+    )
+    return JSONResponse(conversations_view(page))
