@@ -118,7 +118,11 @@ def test_redis_unreachable_stops_serve(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("args", "word"),
-    [(["--port", "99999"], "--port"), (["--port", "0"], "--port"), (["--workers", "0"], "--workers")],
+    [
+        (["--port", "99999"], "--port"),
+        (["--port", "0"], "--port"),
+        (["--workers", "0"], "--workers"),
+    ],
 )
 def test_bad_flags_are_refused(tmp_path: Path, args: list[str], word: str) -> None:
     exit_code, stderr = serve(tmp_path, {}, *args)
