@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 run: $(STAMP)
-	@echo "Relay: SQLite store, echo backend, http://127.0.0.1:8000 (docs at /docs)."
+	@$(BIN)/python -c 'from relay.cli.serve import banner; banner()'
 	@echo "Create the first admin client in another terminal with:"
 	@echo "    $(BIN)/relay clients create --name ops --scope admin"
 	$(BIN)/relay serve

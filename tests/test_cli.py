@@ -9,13 +9,16 @@ from typing import Any
 
 import pytest
 
+import relay
 from relay import cli
+from relay.cli.serve import banner
 from relay.clients.service import InvalidApiKey
 from relay.clients.tokens import IssuedToken
 from relay.config import Settings
 from relay.container import build_clients
 from relay.errors import RelayError
 from relay.storage import Store
+from tests.support.ports import free_port
 
 ENV_NAMES = (
     "JWT_SECRET",
@@ -72,12 +75,98 @@ def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
     return Cli(capsys, database)
 
 
-def test_migrate(run: Cli) -> None:
+def test_migrate_says_what_it_applied(run: Cli) -> None:
     code, out, err = run("migrate")
     assert code == 0, err
-    assert "up to date" in out
+    assert "applied" in out and "001_initial" in out
+    assert "up to date" not in out
     assert run.database.exists()
-    assert run("migrate")[0] == 0
+    code, out, _ = run("migrate")
+    assert code == 0
+    assert "up to date" in out and "001_initial" not in out
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--version"])
+    assert exited.value.code == 0
+    assert capsys.readouterr().out.strip() == f"relay {relay.__version__}"
+
+
+def test_show(run: Cli) -> None:
+    created = run.json("clients", "create", "--name", "app", "--scope", "chat")
+    client_id = created["client"]["id"]
+    assert run.json("clients", "show", client_id) == {"client": created["client"]}
+    code, out, err = run("clients", "show", client_id)
+    assert code == 0, err
+    assert client_id in out and "app" in out and "active" in out
+    assert created["api_key"] not in out
+
+
+def test_enable_after_disable(run: Cli) -> None:
+    created = run.json("clients", "create", "--name", "app")
+    client_id, api_key = created["client"]["id"], created["api_key"]
+    assert run("clients", "disable", client_id)[0] == 0
+    assert run.exchange(api_key) is None
+    code, out, err = run("clients", "enable", client_id)
+    assert code == 0, err
+    assert client_id in out
+    assert run.json("clients", "show", client_id)["client"]["active"] is True
+    assert run.exchange(api_key) is not None
+
+
+def test_delete(run: Cli) -> None:
+    created = run.json("clients", "create", "--name", "app")
+    client_id, api_key = created["client"]["id"], created["api_key"]
+    code, out, err = run("clients", "delete", client_id)
+    assert code == 0, err
+    assert client_id in out
+    assert run.json("clients", "list") == {"clients": []}
+    assert run.exchange(api_key) is None
+    code, _, err = run("clients", "delete", client_id)
+    assert code == 1 and "does not exist" in err
+
+
+def test_update(run: Cli) -> None:
+    created = run.json("clients", "create", "--name", "app")
+    client_id, api_key = created["client"]["id"], created["api_key"]
+    updated = run.json(
+        "clients", "update", client_id, "--name", "renamed", "--scope", "chat",
+        "--rate-limit-chat", "5/minute", "--token-ttl", "600",
+    )["client"]  # fmt: skip
+    assert updated["name"] == "renamed"
+    assert updated["scopes"] == ["chat"]
+    assert updated["rate_limits"] == {"chat": "5/minute"}
+    assert updated["token_ttl"] == 600
+    # One limit changed keeps the other.
+    again = run.json("clients", "update", client_id, "--rate-limit-default", "50/minute")
+    assert again["client"]["rate_limits"] == {"chat": "5/minute", "default": "50/minute"}
+    issued = run.exchange(api_key)
+    assert issued is not None
+    assert issued.scopes == ("chat",)
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--rate-limit-chat", "lots"],
+        ["--token-ttl", "0"],
+        ["--name", ""],
+        [],
+    ],
+)
+def test_update_refuses_bad_values_with_one_line(run: Cli, flags: list[str]) -> None:
+    client_id = run.json("clients", "create", "--name", "app")["client"]["id"]
+    code, out, err = run("clients", "update", client_id, *flags)
+    assert code == 2
+    assert out == ""
+    assert len(err.strip().splitlines()) == 1 and err.startswith("relay: "), err
+    assert run.json("clients", "show", client_id)["client"]["name"] == "app"
+
+
+def test_update_unknown_client(run: Cli) -> None:
+    code, _, err = run("clients", "update", "cl_missing", "--name", "x")
+    assert code == 1 and "does not exist" in err
 
 
 def test_create_prints_the_key_once(run: Cli) -> None:
@@ -173,7 +262,7 @@ def test_regenerate_key(run: Cli) -> None:
 
 
 def test_unknown_client(run: Cli) -> None:
-    for action in ("disable", "regenerate-key"):
+    for action in ("show", "enable", "disable", "delete", "regenerate-key"):
         code, out, err = run("clients", action, "cl_missing")
         assert code == 1
         assert out == ""
@@ -239,8 +328,19 @@ def test_serve_with_a_bad_tools_file_stops_with_one_line(
     tools = tmp_path / "tools.json"
     tools.write_text('{"tools": [{"name": "bad name!", "description": "x", "input_schema": {}}]}')
     monkeypatch.setenv("TOOLS_FILE", str(tools))
-    code, out, err = run("serve", "--port", "1")  # fails before it would listen
-    assert code == 1
+    code, out, err = run("serve", "--port", str(free_port()))  # fails before it would listen
+    assert code == 2
     assert out == ""
     lines = err.strip().splitlines()
     assert len(lines) == 1 and "TOOLS_FILE" in lines[0] and str(tools) in lines[0], err
+
+
+def test_make_run_banner_shows_the_real_address(
+    run: Cli, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("RELAY_HOST", "0.0.0.0")
+    monkeypatch.setenv("RELAY_PORT", "8123")
+    banner()
+    assert "http://0.0.0.0:8123" in capsys.readouterr().out
+    makefile = (Path(__file__).resolve().parents[1] / "Makefile").read_text()
+    assert "banner()" in makefile and "127.0.0.1:8000" not in makefile

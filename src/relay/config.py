@@ -90,6 +90,20 @@ class Settings(BaseSettings):
             raise ValueError("expected sqlite:///path or postgresql://...")
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("expected redis://host:port/db, rediss://... or unix://path")
+        return value or None
+
+    @field_validator("anthropic_base_url", "openai_base_url", "upstream_url")
+    @classmethod
+    def _check_http_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("http://", "https://")):
+            raise ValueError("expected an http:// or https:// URL")
+        return value or None
+
     def default_rate(self, kind: str) -> str:
         """The global rate of a client limit: `chat`, or `default` for every request."""
         return self.rate_limit_chat if kind == "chat" else self.rate_limit_default

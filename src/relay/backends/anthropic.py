@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Any
 
 import anthropic
+from anthropic.lib.credentials import default_credentials
 from anthropic.types import Message
 
 from relay.backends._sdk import SdkBackend, http_client, sdk_error_kinds
 from relay.backends.base import (
     BackendError,
+    BackendMisconfigured,
     ChatRequest,
     Completion,
     StreamEnd,
@@ -38,6 +41,11 @@ class AnthropicBackend(SdkBackend):
         self._max_tokens = settings.anthropic_max_tokens
         key = settings.anthropic_api_key
         # Without a key the SDK falls back to its own sources (environment, profiles).
+        if key is None and not _sdk_finds_credentials(settings.anthropic_base_url):
+            raise BackendMisconfigured(
+                "ANTHROPIC_API_KEY is required when RELAY_BACKEND=anthropic (the Anthropic SDK"
+                " finds no other credentials: no ANTHROPIC_AUTH_TOKEN, no profile)"
+            )
         self._client = anthropic.AsyncAnthropic(
             api_key=key.get_secret_value() if key else None,
             base_url=settings.anthropic_base_url,
@@ -93,3 +101,19 @@ def _completion(message: Message) -> Completion:
     """Text blocks only: a tool_use block has no text to relay."""
     text = "".join(block.text for block in message.content if block.type == "text")
     return Completion(text, message.model, _usage(message))
+
+
+def _sdk_finds_credentials(base_url: str | None) -> bool:
+    """Whether the SDK would find credentials of its own, as its constructor looks for them.
+
+    Without any, every call would fail with "could not resolve authentication
+    method"; better to say so before serving.
+    """
+    if os.environ.get("ANTHROPIC_API_KEY"):
+        return True
+    try:
+        return default_credentials(base_url=base_url or "https://api.anthropic.com") is not None
+    except anthropic.AnthropicError as exc:  # a named profile that cannot be read
+        raise BackendMisconfigured(
+            f"ANTHROPIC_PROFILE: the Anthropic SDK could not load it ({type(exc).__name__})"
+        ) from None

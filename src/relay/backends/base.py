@@ -74,6 +74,13 @@ class HealthReport:
     detail: str | None = None  # why it is down: built from safe words, never a URL or a key
 
 
+class BackendMisconfigured(Exception):
+    """A backend setting is missing or unusable: start-up stops, naming the variable.
+
+    Not a BackendError: it is found before Relay serves, never while answering.
+    """
+
+
 class BackendError(Exception):
     """Any failure of the backend: maps to 502 backend_error."""
 

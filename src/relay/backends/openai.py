@@ -12,6 +12,7 @@ from openai.types.chat import ChatCompletion
 from relay.backends._sdk import SdkBackend, http_client, sdk_error_kinds
 from relay.backends.base import (
     BackendError,
+    BackendMisconfigured,
     ChatRequest,
     Completion,
     StreamEnd,
@@ -38,6 +39,11 @@ class OpenAIBackend(SdkBackend):
     def __init__(self, settings: Settings) -> None:
         super().__init__(settings.openai_model, settings.backend_timeout)
         key = settings.openai_api_key
+        if key is None and settings.openai_base_url is None:
+            # Local servers (OPENAI_BASE_URL) may want no key; api.openai.com always does.
+            raise BackendMisconfigured(
+                "OPENAI_API_KEY is required when RELAY_BACKEND=openai and OPENAI_BASE_URL is unset"
+            )
         self._client = openai.AsyncOpenAI(
             api_key=key.get_secret_value() if key else NO_KEY,
             base_url=settings.openai_base_url,

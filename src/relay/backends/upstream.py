@@ -27,6 +27,7 @@ from relay.backends._failures import (
 from relay.backends.base import (
     BackendBusy,
     BackendError,
+    BackendMisconfigured,
     ChatRequest,
     Completion,
     HealthReport,
@@ -49,7 +50,7 @@ class UpstreamBackend:
 
     def __init__(self, settings: Settings) -> None:
         if not settings.upstream_url:
-            raise ValueError("UPSTREAM_URL is required when RELAY_BACKEND=upstream")
+            raise BackendMisconfigured("UPSTREAM_URL is required when RELAY_BACKEND=upstream")
         url = URL(settings.upstream_url)
         key = settings.upstream_api_key
         # A bearer key wins; otherwise credentials in the URL become Basic auth.

@@ -20,7 +20,8 @@ import redis.asyncio as redis
 
 logger = logging.getLogger("relay.notify")
 CHANNEL = "relay_client_changes"
-RECONNECT_SECONDS = 1.0
+RECONNECT_SECONDS = 1.0  # the first retry; each failure in a row doubles it
+RECONNECT_MAX_SECONDS = 60.0
 
 # Called with a client id, or with None for "forget every client".
 OnChange = Callable[[str | None], None]
@@ -64,18 +65,34 @@ class _ListeningFeed:
 
     async def _run(self, on_change: OnChange) -> None:
         connected_before = False
+        failures = 0  # in a row: a service that stays down is retried, and logged, ever less often
         while True:
+            self._ready.clear()
+            error = "closed"
             try:
                 await self._listen(on_change, forget_all=connected_before)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # any failure: reconnect after a pause
-                logger.warning("change feed lost", extra={"error": type(exc).__name__})
+                error = type(exc).__name__
+            if self._ready.is_set():
+                failures = 0  # it had connected: a new loss, not the same one going on
+            delay = reconnect_delay(failures)
+            failures += 1
+            logger.warning(
+                "change feed lost" if failures == 1 else "change feed still down",
+                extra={"error": error, "failures": failures, "retry_in_s": delay},
+            )
             connected_before = True
-            await asyncio.sleep(RECONNECT_SECONDS)
+            await asyncio.sleep(delay)
 
     async def _listen(self, on_change: OnChange, *, forget_all: bool) -> None:
         raise NotImplementedError
+
+
+def reconnect_delay(failures: int) -> float:
+    """Seconds before the next attempt after `failures` failed ones in a row: 1, 2, 4 ... 60."""
+    return min(RECONNECT_SECONDS * 2.0 ** min(failures, 16), RECONNECT_MAX_SECONDS)
 
 
 class PostgresFeed(_ListeningFeed):

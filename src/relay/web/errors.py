@@ -155,10 +155,13 @@ async def _relay_error(request: Request, exc: Exception) -> Response:
 
 async def _backend_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BackendError)
-    # The backend's own words stay in the log: they may name its URL or account.
+    # The cause is Relay's own sanitized words (backends/_failures.py), never the
+    # backend's text, URL or key; the client gets only the generic message.
+    request_id = context_of(request.scope).request_id
+    cause = str(exc)
     logger.warning(
         "backend failure",
-        extra={"request_id": context_of(request.scope).request_id, "error": type(exc).__name__},
+        extra={"request_id": request_id, "error": type(exc).__name__, "cause": cause},
     )
     return error_response(request.scope, backend_problem(exc))
 
