@@ -18,8 +18,14 @@ router = APIRouter(
 )
 
 
-@router.get("", response_model=MessagePage, openapi_extra=documented(query=HistoryParams))
+@router.get(
+    "", response_model=MessagePage, openapi_extra=documented(protected=True, query=HistoryParams)
+)
 async def history(request: Request) -> Response:
+    """This client's messages, newest first; `conversation_id` narrows to one conversation.
+
+    Page with `before` (the previous page's `next_cursor`).
+    """
     principal = await authorize(request, "history")
     params = read_query(request, HistoryParams)
     page = await relay_of(request).history.list(
@@ -31,8 +37,18 @@ async def history(request: Request) -> Response:
     return JSONResponse(history_view(page))
 
 
-@router.get("/search", response_model=SearchPage, openapi_extra=documented(query=SearchParams))
+@router.get(
+    "/search",
+    response_model=SearchPage,
+    openapi_extra=documented(protected=True, query=SearchParams),
+)
 async def search(request: Request) -> Response:
+    """Full-text search over this client's messages, best match first.
+
+    Words are ANDed; `"a phrase"`, `a OR b` and `-word` work as on the web. The
+    `snippet` marks hits with `<mark>`; escape the rest before showing it as HTML.
+    Page with `cursor` (the previous page's `next_cursor`).
+    """
     principal = await authorize(request, "history")
     params = read_query(request, SearchParams)
     page = await relay_of(request).history.search(
