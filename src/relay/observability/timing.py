@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from contextvars import ContextVar, Token
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 
@@ -20,26 +20,16 @@ class BackendTime:
     called: bool = False
 
 
-# The request's BackendTime, set by the web layer when a request starts. A
-# mutable holder rather than a float: tasks a request spawns (a stream's body,
-# health checks run together) get copies of the context, and a copy of the
-# holder's reference still adds to the request's own total.
-_backend_time: ContextVar[BackendTime | None] = ContextVar("relay_backend_time", default=None)
-
-
-def watch_backend() -> tuple[BackendTime, Token[BackendTime | None]]:
-    """Start adding this context's backend time to a new BackendTime; reset with the token."""
-    spent = BackendTime()
-    return spent, _backend_time.set(spent)
-
-
-def unwatch_backend(token: Token[BackendTime | None]) -> None:
-    _backend_time.reset(token)
+# The request's BackendTime, set by the web layer when a request starts (and reset
+# when it ends). A mutable holder rather than a float: tasks a request spawns (a
+# stream's body, health checks run together) get copies of the context, and a
+# copy of the holder's reference still adds to the request's own total.
+backend_time: ContextVar[BackendTime | None] = ContextVar("relay_backend_time", default=None)
 
 
 def add_backend_time(seconds: float) -> None:
     """Count `seconds` of backend time to the request being served, if any."""
-    spent = _backend_time.get()
+    spent = backend_time.get()
     if spent is not None:
         spent.seconds += seconds
         spent.called = True

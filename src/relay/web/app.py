@@ -82,8 +82,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="Authenticated gateway between AI assistants and the apps that talk to them.",
         description=DESCRIPTION,
-        # Keep the token across reloads; no badge fetched from Swagger's online validator.
-        swagger_ui_parameters={"persistAuthorization": True, "validatorUrl": None},
+        # No badge fetched from Swagger's online validator: the page asks only Relay.
+        swagger_ui_parameters={"validatorUrl": None},
         lifespan=lifespan,
         default_response_class=JSONResponse,
         # Relay reports its own Prometheus metrics; FastAPI's OpenTelemetry hooks

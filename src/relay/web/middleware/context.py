@@ -14,7 +14,7 @@ import time
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from relay.ids import random_hex
-from relay.observability.timing import unwatch_backend, watch_backend
+from relay.observability.timing import BackendTime, backend_time
 from relay.web.context import start_context
 from relay.web.middleware.timing import server_timing
 
@@ -30,7 +30,8 @@ class ContextMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        backend, token = watch_backend()
+        backend = BackendTime()
+        token = backend_time.set(backend)
         context = start_context(scope, _request_id(scope), started, backend)
         id_header = (b"x-request-id", context.request_id.encode())
 
@@ -51,7 +52,7 @@ class ContextMiddleware:
         try:
             await self.app(scope, receive, send_with_headers)
         finally:
-            unwatch_backend(token)
+            backend_time.reset(token)
 
 
 def _request_id(scope: Scope) -> str:
