@@ -158,3 +158,9 @@ def test_bad_value_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None
     assert line.startswith("invalid configuration: RATE_LIMIT_AUTH_FAILURES: ")
     assert "lots" not in line
     assert "do-not-print-me" not in line
+
+
+def test_an_in_memory_sqlite_database_is_refused_by_name() -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, database_url="sqlite:///:memory:")
+    assert "in-memory SQLite database is not supported" in describe_error(refused.value)

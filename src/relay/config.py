@@ -14,6 +14,8 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 RATE_LIMIT_PATTERN = re.compile(r"^\s*\d+\s*(/|per)\s*\d*\s*(second|minute|hour|day)s?\s*$")
+# scheme://host[:port], as browsers send it (hybrid apps use schemes like capacitor://).
+CORS_ORIGIN_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s?#*,]+$")
 BackendName = Literal["echo", "anthropic", "openai", "upstream"]
 
 
@@ -73,6 +75,7 @@ class Settings(BaseSettings):
     relay_port: int = Field(8000, ge=1, le=65535)
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_message_chars: int = Field(32_000, ge=1)
+    cors_origins: str = ""  # comma-separated exact origins browser apps may call from
 
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     client_cache_ttl: float = Field(30.0, ge=0)
@@ -88,6 +91,9 @@ class Settings(BaseSettings):
     def _check_database_url(cls, value: str) -> str:
         if not value.startswith(("sqlite:///", "postgresql://", "postgres://")):
             raise ValueError("expected sqlite:///path or postgresql://...")
+        if value.startswith("sqlite:///:memory:"):
+            # The writer is a process of its own: it could never see an in-memory database.
+            raise ValueError("an in-memory SQLite database is not supported; name a file")
         return value
 
     @field_validator("redis_url")
@@ -103,6 +109,19 @@ class Settings(BaseSettings):
         if value and not value.startswith(("http://", "https://")):
             raise ValueError("expected an http:// or https:// URL")
         return value or None
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_cors_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            # A path, a trailing slash or a wildcard would never match what a browser sends.
+            if not CORS_ORIGIN_PATTERN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def default_rate(self, kind: str) -> str:
         """The global rate of a client limit: `chat`, or `default` for every request."""

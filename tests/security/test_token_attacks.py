@@ -143,6 +143,21 @@ async def test_missing_or_malformed_authorization(target: Target) -> None:
         assert_invalid_token(await target.call(headers), str(headers))
 
 
+async def test_an_api_key_sent_as_the_token_is_told_where_to_trade_it(target: Target) -> None:
+    _, api_key = await target.relay.new_client("admin", name="app")
+    generic = (await target.call(auth("not-a-token"))).json()["error"]["message"]
+    for key in (api_key, "rly_0123456789_" + "x" * 43):  # a live key, and a made-up one
+        response = await target.call(auth(key))
+        assert_invalid_token(response)
+        message = response.json()["error"]["message"]
+        assert "POST /auth/token" in message and message != generic
+        assert key not in response.text and key.split("_")[2] not in response.text
+    # Something merely starting like a key is just a bad token.
+    response = await target.call(auth("rly_short"))
+    assert_invalid_token(response)
+    assert response.json()["error"]["message"] == generic
+
+
 async def test_unsigned_and_wrong_algorithm_tokens(target: Target) -> None:
     claims = good_claims(target.client_id)
     secret = secret_of(target.relay)

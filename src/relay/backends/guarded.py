@@ -1,4 +1,5 @@
-"""Every backend call goes through one door: timed for metrics, watched by a circuit breaker.
+"""Every backend call goes through one door: timed for metrics and for the request it
+serves (observability.timing, reported in Server-Timing), watched by a circuit breaker.
 
 After `threshold` failures in a row the breaker opens: calls fail at once with
 BackendUnavailable (503) for `cooldown` seconds instead of piling up on a sick
@@ -27,6 +28,7 @@ from relay.backends.base import (
     ToolSpec,
 )
 from relay.observability.metrics import Metrics
+from relay.observability.timing import add_backend_time
 
 State = Literal["closed", "open", "half_open"]
 
@@ -92,6 +94,7 @@ class GuardedBackend:
         try:
             completion = await self.inner.complete(request)
         except BackendError as exc:
+            add_backend_time(time.perf_counter() - started)
             self._finish("complete", started, exc)
             raise
         except BaseException:
@@ -99,6 +102,7 @@ class GuardedBackend:
             # half-open breaker would refuse every call forever if its probe slot stayed taken.
             self.breaker.release()
             raise
+        add_backend_time(time.perf_counter() - started)
         self._finish("complete", started, None)
         return completion
 
@@ -106,12 +110,18 @@ class GuardedBackend:
         started = self._start()
         failure: BackendError | None = None
         answered = False  # the backend sent its final event
+        waiting = True  # for the first event: the backend time a stream's headers report
         events = aiter(self.inner.stream(request))
         try:
             async for event in events:
+                if waiting:
+                    add_backend_time(time.perf_counter() - started)
+                    waiting = False
                 answered = answered or isinstance(event, StreamEnd)
                 yield event
         except BackendError as exc:
+            if waiting:
+                add_backend_time(time.perf_counter() - started)
             failure = exc
             raise
         finally:
@@ -122,10 +132,18 @@ class GuardedBackend:
             await events.aclose()  # type: ignore[attr-defined]
 
     async def tools(self) -> list[ToolSpec]:
-        return await self.inner.tools()
+        started = time.perf_counter()
+        try:
+            return await self.inner.tools()
+        finally:
+            add_backend_time(time.perf_counter() - started)
 
     async def health(self) -> HealthReport:
-        report = await self.inner.health()
+        started = time.perf_counter()
+        try:
+            report = await self.inner.health()
+        finally:
+            add_backend_time(time.perf_counter() - started)
         if self.breaker.state == "open":
             return HealthReport("down", report.latency_ms, "circuit open")
         return report

@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 import orjson
@@ -52,22 +53,30 @@ class AccessRecord(logging.LogRecord):
         self.name = name
         self.created = now = time.time()
         self.msecs = (now * 1000) % 1000
-        self.relativeCreated = (now - logging._startTime) * 1000  # type: ignore[attr-defined]
+        self.relativeCreated = (now - _LOGGING_STARTED) * 1000
         self.process = os.getpid()  # not fixed: a worker may be a fork
         self.thread = threading.get_ident()
         self.threadName = threading.current_thread().name
 
 
+def _logging_started() -> float:
+    """When logging started, as every LogRecord's relativeCreated counts from it."""
+    record = logging.makeLogRecord({})
+    return record.created - record.relativeCreated / 1000
+
+
+_LOGGING_STARTED = _logging_started()
+# The record is made by AccessLog.write (access_log.py): say so, not where it was not.
 _ACCESS_FIXED: dict[str, Any] = {
     **vars(logging.makeLogRecord({})),
     "levelno": logging.INFO,
     "levelname": "INFO",
     "msg": "request",
     "args": (),
-    "pathname": __file__,
-    "filename": "middleware.py",
-    "module": "middleware",
-    "funcName": "access",
+    "pathname": str(Path(__file__).with_name("access_log.py")),
+    "filename": "access_log.py",
+    "module": "access_log",
+    "funcName": "write",
     "lineno": 0,
 }
 

@@ -10,8 +10,6 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from relay.observability.request_stats import RequestStats
-
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 
 
@@ -19,8 +17,21 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self._backend_children: dict[tuple[str, str, str], Any] = {}
-        self.requests = RequestStats(LATENCY_BUCKETS)
-        self.registry.register(self.requests)
+        # Every request is observed: a label set's children are looked up once.
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self.requests = Counter(
+            "relay_requests",
+            "HTTP requests answered",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.request_seconds = Histogram(
+            "relay_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
         self.backend_seconds = Histogram(
             "relay_backend_call_duration_seconds",
             "Time a backend call took",
@@ -48,7 +59,15 @@ class Metrics:
         )
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
-        self.requests.observe(route, method, status, seconds)
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:
+            children = self._request_children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.request_seconds.labels(route, method),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     def observe_backend(self, backend: str, call: str, outcome: str, seconds: float) -> None:
         key = (backend, call, outcome)

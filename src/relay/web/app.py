@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from relay import __version__
 from relay.config import Settings
@@ -16,6 +17,8 @@ from relay.web.errors import install_error_handlers
 from relay.web.middleware.access import AccessMiddleware
 from relay.web.middleware.body import BodyMiddleware
 from relay.web.middleware.context import ContextMiddleware
+from relay.web.middleware.cors import CorsMiddleware
+from relay.web.openapi import install_security_scheme
 from relay.web.responses import JSONResponse
 from relay.web.routes import admin, auth, chat, health, history, metrics, tools
 
@@ -24,6 +27,15 @@ from relay.web.routes import admin, auth, chat, health, history, metrics, tools
 # most of those passes found nothing. The garbage a pass can find is bounded by
 # the same count.
 YOUNG_COLLECTION_THRESHOLD = 10_000
+
+DESCRIPTION = """\
+Trade an API key for a short-lived JWT at `POST /auth/token`, then call the
+protected endpoints with `Authorization: Bearer <jwt>` (in these docs: the
+*Authorize* button, with the token). Every error has one shape:
+`{"error": {"code", "message", "request_id"}}`. Every response carries
+`X-Request-ID` and `Server-Timing` (`relay;dur=<ms>`, plus `backend;dur=<ms>`
+when a backend was called); the limited ones carry `X-RateLimit-*`.
+"""
 
 
 @contextmanager
@@ -62,11 +74,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Given to the app as its own routes (a public parameter), ahead of the docs
     # routes FastAPI adds, and without include_router's wrapper to walk through.
     modules = (chat, tools, history, auth, health, metrics, admin)
-    app = FastAPI(
+    # FastAPIOffline: a FastAPI whose /docs and /redoc load Swagger UI and ReDoc from
+    # files of that package, served by Relay itself (no CDN: they work offline).
+    app = FastAPIOffline(
         routes=[route for module in modules for route in module.router.routes],
         title="Relay",
         version=__version__,
         summary="Authenticated gateway between AI assistants and the apps that talk to them.",
+        description=DESCRIPTION,
+        # No badge fetched from Swagger's online validator: the page asks only Relay.
+        swagger_ui_parameters={"validatorUrl": None},
         lifespan=lifespan,
         default_response_class=JSONResponse,
         # Relay reports its own Prometheus metrics; FastAPI's OpenTelemetry hooks
@@ -74,8 +91,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     install_error_handlers(app)
-    # Added innermost first: a request meets the context, then the access log, then the body cap.
+    install_security_scheme(app)
+    # Added innermost first: a request meets the context (its id, its timing), the access
+    # log, CORS (so that every answer, errors included, carries its headers), the body cap.
     app.add_middleware(BodyMiddleware, max_body_bytes=settings.max_body_bytes)
+    if settings.cors_origin_list:  # none by default: no cost on any request
+        app.add_middleware(CorsMiddleware, origins=settings.cors_origin_list)
     app.add_middleware(AccessMiddleware, metrics=observed)
     app.add_middleware(ContextMiddleware)
     return app

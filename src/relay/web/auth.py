@@ -6,10 +6,17 @@ from collections.abc import Sequence
 
 from starlette.requests import HTTPConnection
 
+from relay.clients.keys import KEY_PATTERN
 from relay.clients.service import Principal, Scope
 from relay.clients.tokens import InvalidToken
 from relay.limits.policy import LimitKind
 from relay.web.context import context_of, relay_of
+
+# The message never repeats the key: a key sent where a token goes may end up in logs.
+KEY_AS_TOKEN = (
+    "An API key is not an access token: trade it for one at POST /auth/token, "
+    "then send that token as the bearer."
+)
 
 
 def bearer_token(connection: HTTPConnection) -> str:
@@ -36,7 +43,13 @@ async def authorize(
     `unless_full`: limits the route counts later, which refuse it now if full.
     """
     relay = relay_of(connection)
-    principal = await relay.clients.authenticate(bearer_token(connection))
+    token = bearer_token(connection)
+    try:
+        principal = await relay.clients.authenticate(token)
+    except InvalidToken:
+        if KEY_PATTERN.match(token):  # only once the token failed: no cost when it is good
+            raise InvalidToken(KEY_AS_TOKEN) from None
+        raise
     context = context_of(connection.scope)
     context.client_id = principal.client.id
     context.limit = await relay.limits.admit(principal.client, "default", unless_full=unless_full)

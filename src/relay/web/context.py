@@ -10,6 +10,7 @@ from starlette.requests import HTTPConnection
 
 from relay.container import Relay
 from relay.limits.decision import Decision
+from relay.observability.timing import BackendTime
 
 _KEY = "relay"  # the request's entry in the ASGI scope's `state`
 
@@ -19,11 +20,15 @@ class RequestContext:
     request_id: str
     client_id: str | None = None  # once the token is checked; for the access log
     limit: Decision | None = None  # the rate limit's state, sent back as headers
+    started: float = 0.0  # for Server-Timing: when the request came in (perf_counter)
+    backend: BackendTime | None = None  # and how long it waited on the backend
 
 
-def start_context(scope: MutableMapping[str, Any], request_id: str) -> RequestContext:
+def start_context(
+    scope: MutableMapping[str, Any], request_id: str, started: float, backend: BackendTime
+) -> RequestContext:
     """Attach a new context to the request's scope (done once, by the outer middleware)."""
-    context = RequestContext(request_id)
+    context = RequestContext(request_id, started=started, backend=backend)
     scope.setdefault("state", {})[_KEY] = context
     return context
 

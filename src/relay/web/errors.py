@@ -21,6 +21,7 @@ from relay.errors import InvalidInput, NotFound, RelayError
 from relay.limits.decision import Decision, RateLimited
 from relay.storage.base import StoreUnavailable
 from relay.web.context import context_of
+from relay.web.middleware.timing import server_timing
 from relay.web.responses import JSONResponse
 
 logger = logging.getLogger("relay.errors")
@@ -190,12 +191,14 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
     # The traceback goes to the log (which never holds secrets), never to the client.
-    request_id = context_of(request.scope).request_id
+    context = context_of(request.scope)
+    request_id = context.request_id
     logger.error("unhandled error", exc_info=exc, extra={"request_id": request_id})
-    # This answer is sent outside Relay's middleware, so it carries its own id header.
-    problem = Problem(
-        500, "internal_error", "Something went wrong on our side.", {"X-Request-ID": request_id}
-    )
+    # This answer is sent outside Relay's middleware, so it carries its own headers.
+    headers = {"X-Request-ID": request_id}
+    if context.backend is not None:
+        headers["Server-Timing"] = server_timing(context.started, context.backend).decode()
+    problem = Problem(500, "internal_error", "Something went wrong on our side.", headers)
     return error_response(request.scope, problem)
 
 

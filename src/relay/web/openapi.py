@@ -1,10 +1,11 @@
-"""What each route documents: its parameters and body (read by hand, so described here)
-and its error responses, all in the one error shape."""
+"""What each route documents: its parameters and body (read by hand, so described here),
+its error responses, all in the one error shape, and whether it needs a bearer token."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
+from fastapi import FastAPI
 from pydantic import BaseModel
 
 
@@ -39,6 +40,16 @@ DESCRIPTIONS = {
 }
 PROTECTED = (401, 403, 422, 429, 503)
 
+BEARER = "bearer"
+SECURITY_SCHEMES = {
+    BEARER: {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "An access token from POST /auth/token (not the API key itself)",
+    }
+}
+
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": DESCRIPTIONS[code]} for code in codes}
@@ -46,12 +57,14 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 def documented(
     *,
+    protected: bool = False,
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     path: type[BaseModel] | None = None,
     headers: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """`openapi_extra` describing what a route reads by hand, from the models it reads with."""
+    """`openapi_extra` describing what a route reads by hand, from the models it reads with;
+    `protected`: it needs a bearer token (Swagger's Authorize sends it)."""
     parameters = [
         *_parameters(path, "path"),
         *_parameters(query, "query"),
@@ -61,6 +74,8 @@ def documented(
         ),
     ]
     extra: dict[str, Any] = {"parameters": parameters} if parameters else {}
+    if protected:
+        extra["security"] = [{BEARER: []}]
     if body is not None:
         schema = _inlined(body.model_json_schema())
         extra["requestBody"] = {
@@ -99,3 +114,20 @@ def _inlined(schema: dict[str, Any]) -> dict[str, Any]:
 
     resolved: dict[str, Any] = resolve(schema)
     return resolved
+
+
+def install_security_scheme(app: FastAPI) -> None:
+    """Declare the bearer scheme the operations' `security` names.
+
+    FastAPI writes `components.securitySchemes` only for its own security
+    dependencies, which Relay's routes do not run (web.routing); so the
+    document is extended once it is built, the way FastAPI's docs show.
+    """
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = build()  # built once, then FastAPI's cached copy
+        document.setdefault("components", {})["securitySchemes"] = SECURITY_SCHEMES
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

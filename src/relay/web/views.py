@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from relay import __version__
 from relay.backends.base import Usage
 from relay.chat.events import Reply
-from relay.clients.service import client_fields
+from relay.clients.service import Scope, client_fields
 from relay.health.service import Check, Health
 from relay.history.service import ConversationPage, Page
 from relay.storage.records import MessageRecord, rfc3339
@@ -132,3 +132,87 @@ class Tool(BaseModel):
 
 class ToolListBody(BaseModel):
     tools: list[Tool]
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+
+
+class AssistantMessage(BaseModel):
+    role: Literal["assistant"]
+    content: str
+
+
+class ChatReply(BaseModel):
+    """A chat's answer when it is not streamed."""
+
+    id: str
+    conversation_id: str
+    message: AssistantMessage
+    model: str
+    usage: TokenUsage
+    created_at: str
+
+
+class IssuedToken(BaseModel):
+    """An access token: send it as `Authorization: Bearer <access_token>`."""
+
+    access_token: str
+    token_type: Literal["bearer"]
+    expires_in: int = Field(description="Seconds until the token expires")
+    scopes: list[Scope]
+
+
+class HealthCheck(BaseModel):
+    status: Literal["ok", "down"]
+    latency_ms: float
+    name: str | None = Field(None, description="The backend's name (backend check)")
+    kind: Literal["memory", "redis"] | None = Field(
+        None, description="Where rate limits are counted (rate_limit_store check)"
+    )
+    detail: str | None = Field(None, description="Why a check is down, when Relay knows")
+
+
+class HealthChecks(BaseModel):
+    database: HealthCheck
+    backend: HealthCheck
+    rate_limit_store: HealthCheck
+
+
+class HealthReport(BaseModel):
+    version: str
+    status: Literal["ok", "degraded", "down"]
+    checks: HealthChecks
+
+
+class Client(BaseModel):
+    """An API client as operators see it: everything but its key's hash."""
+
+    id: str
+    name: str
+    scopes: list[Scope]
+    active: bool
+    rate_limits: dict[str, str] = Field(description="Its overrides of the global limits")
+    token_ttl: int | None
+    metadata: dict[str, Any]
+    key_prefix: str = Field(description="The public start of its API key")
+    created_at: str | None
+    updated_at: str | None
+    last_used_at: str | None
+
+
+class ClientBody(BaseModel):
+    client: Client
+
+
+class ClientWithKey(BaseModel):
+    """The client and its API key: shown this once, only a hash is kept."""
+
+    client: Client
+    api_key: str
+
+
+class ClientPage(BaseModel):
+    clients: list[Client]
+    next_cursor: str | None

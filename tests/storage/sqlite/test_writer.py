@@ -15,17 +15,23 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from relay.storage import SQLiteStore
-from relay.storage.records import ConversationRecord, MessageRecord, new_id, utc_now
 from relay.storage.sqlite.writer import WriterProcess
 from relay.storage.sqlite.writer_child import Changed
-from tests.support.records import client_record
 
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
 INSERT = "INSERT INTO notes (body) VALUES (?)"
+
+
+async def write(writer: WriterProcess, sql: str, args: tuple[object, ...]) -> Any:
+    """One write in a transaction of its own (with whatever else is queued)."""
+    (result,) = await writer.write_all([(sql, args)])
+    return result
+
+
 FRAME = 24 + 4096  # a WAL frame: its header and one page
 
 
@@ -69,12 +75,12 @@ async def test_writes_waiting_together_share_one_transaction(
     writer: WriterProcess, path: str
 ) -> None:
     wal = Path(f"{path}-wal")
-    await writer.write(INSERT, ("warm up",))  # the WAL exists and has its header
+    await write(writer, INSERT, ("warm up",))  # the WAL exists and has its header
     before = wal.stat().st_size
     with write_lock(path):
-        first = asyncio.create_task(writer.write(INSERT, ("first",)))
+        first = asyncio.create_task(write(writer, INSERT, ("first",)))
         await asyncio.sleep(0.05)  # the writer took it and waits for the lock
-        rest = [asyncio.create_task(writer.write(INSERT, (f"note {i}",))) for i in range(10)]
+        rest = [asyncio.create_task(write(writer, INSERT, (f"note {i}",))) for i in range(10)]
         await asyncio.sleep(0.05)
         assert not first.done() and not any(w.done() for w in rest)  # none before its commit
     results = [await first, *await asyncio.gather(*rest)]
@@ -87,18 +93,18 @@ async def test_writes_waiting_together_share_one_transaction(
 async def test_a_write_answers_what_it_changed_or_the_rows_it_returned(
     writer: WriterProcess,
 ) -> None:
-    first = await writer.write(INSERT, ("one",))
-    second = await writer.write(INSERT, ("two",))
+    first = await write(writer, INSERT, ("one",))
+    second = await write(writer, INSERT, ("two",))
     assert first == Changed(1, 1) and second == Changed(1, 2)
-    rows = await writer.write("UPDATE notes SET body = upper(body) RETURNING id, body", ())
+    rows = await write(writer, "UPDATE notes SET body = upper(body) RETURNING id, body", ())
     assert sorted((r["id"], r["body"]) for r in rows) == [(1, "ONE"), (2, "TWO")]
 
 
 async def test_a_bad_write_fails_alone(writer: WriterProcess, path: str) -> None:
     with write_lock(path):
-        blocker = asyncio.create_task(writer.write(INSERT, ("first",)))
+        blocker = asyncio.create_task(write(writer, INSERT, ("first",)))
         await asyncio.sleep(0.05)
-        writes = [writer.write(INSERT, (body,)) for body in ("a", None, "b", "bad \ud800")]
+        writes = [write(writer, INSERT, (body,)) for body in ("a", None, "b", "bad \ud800")]
         tasks = [asyncio.create_task(w) for w in writes]
         await asyncio.sleep(0.05)
     results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -110,10 +116,10 @@ async def test_a_bad_write_fails_alone(writer: WriterProcess, path: str) -> None
 
 async def test_a_cancelled_caller_does_not_undo_its_write(writer: WriterProcess, path: str) -> None:
     with write_lock(path):
-        write = asyncio.create_task(writer.write(INSERT, ("stands",)))
+        pending = asyncio.create_task(write(writer, INSERT, ("stands",)))
         await asyncio.sleep(0.05)
-        write.cancel()
-    await writer.write(INSERT, ("after",))  # answered after the cancelled one
+        pending.cancel()
+    await write(writer, INSERT, ("after",))  # answered after the cancelled one
     assert bodies(path) == ["stands", "after"]
 
 
@@ -121,7 +127,7 @@ async def test_close_commits_what_was_sent_then_refuses_more(path: str) -> None:
     writer = WriterProcess(path, PRAGMAS)
     await writer.open()
     with write_lock(path):
-        writes = [asyncio.create_task(writer.write(INSERT, (f"note {i}",))) for i in range(5)]
+        writes = [asyncio.create_task(write(writer, INSERT, (f"note {i}",))) for i in range(5)]
         await asyncio.sleep(0.05)
         closing = asyncio.create_task(writer.close())
         await asyncio.sleep(0.05)
@@ -129,7 +135,7 @@ async def test_close_commits_what_was_sent_then_refuses_more(path: str) -> None:
     await closing
     assert [r.rows for r in await asyncio.gather(*writes)] == [1] * 5
     with pytest.raises(sqlite3.OperationalError, match="not open"):
-        await writer.write(INSERT, ("too late",))
+        await write(writer, INSERT, ("too late",))
     assert bodies(path) == [f"note {i}" for i in range(5)]
 
 
@@ -137,14 +143,14 @@ async def test_a_dead_writer_fails_its_writes_and_the_next_write_starts_another(
     writer: WriterProcess, path: str
 ) -> None:
     with write_lock(path):
-        lost = asyncio.create_task(writer.write(INSERT, ("in flight",)))
+        lost = asyncio.create_task(write(writer, INSERT, ("in flight",)))
         await asyncio.sleep(0.05)
         dead = writer.pid
         assert dead is not None
         os.kill(dead, signal.SIGKILL)
         with pytest.raises(sqlite3.OperationalError, match="exited"):
             await lost
-    assert await writer.write(INSERT, ("next",)) == Changed(1, 1)
+    assert await write(writer, INSERT, ("next",)) == Changed(1, 1)
     assert writer.pid not in (None, dead)
     assert bodies(path) == ["next"]
 
@@ -155,7 +161,7 @@ async def test_an_interrupt_does_not_stop_the_writer(writer: WriterProcess) -> N
     assert pid is not None
     os.kill(pid, signal.SIGINT)
     await asyncio.sleep(0.1)
-    assert await writer.write(INSERT, ("still here",)) == Changed(1, 1)
+    assert await write(writer, INSERT, ("still here",)) == Changed(1, 1)
     assert writer.pid == pid  # the same process answered: not a new one
 
 
@@ -194,35 +200,11 @@ def test_the_writer_ends_when_its_parent_dies(path: str) -> None:
     pytest.fail(f"the writer {child} outlived its parent")
 
 
-async def test_an_in_memory_store_reads_and_writes_on_its_one_connection() -> None:
-    store = SQLiteStore("sqlite:///:memory:")
-    await store.open()
-    try:
-        await store.migrate()
-        client = client_record()
-        await store.create_client(client)
-        conversations = [ConversationRecord(new_id("conv"), client.id, utc_now()) for _ in range(5)]
-        messages = [
-            MessageRecord(new_id("msg"), c.id, client.id, "user", f"hi {i}", "complete", utc_now())
-            for i, c in enumerate(conversations)
-        ]
-        stored = await asyncio.gather(
-            *(
-                store.add_messages([m], new_conversation=c)
-                for m, c in zip(messages, conversations, strict=True)
-            )
-        )
-        listed = await store.list_messages(client.id, conversation_id=None, limit=10, before=None)
-        assert {m.id: m.seq for m in listed} == {m.id: m.seq for (m,) in stored}
-    finally:
-        await store.close()
-
-
 async def test_a_write_that_cannot_be_sent_fails_alone(writer: WriterProcess) -> None:
     """It must not leave an answer awaited that never comes: the next write would get it."""
     with pytest.raises((pickle.PicklingError, AttributeError)):
-        await writer.write(INSERT, (lambda: "not a value",))
-    assert await asyncio.wait_for(writer.write(INSERT, ("next",)), 10) == Changed(1, 1)
+        await write(writer, INSERT, (lambda: "not a value",))
+    assert await asyncio.wait_for(write(writer, INSERT, ("next",)), 10) == Changed(1, 1)
 
 
 @pytest.mark.filterwarnings("error::ResourceWarning")
@@ -231,7 +213,7 @@ async def test_a_restart_closes_what_the_dead_writer_left_open(writer: WriterPro
     assert dead is not None
     os.kill(dead, signal.SIGKILL)
     await asyncio.sleep(0.1)
-    await writer.write(INSERT, ("after",))
+    await write(writer, INSERT, ("after",))
     assert writer.pid != dead
     gc.collect()  # an unclosed transport or pipe of the dead one warns here, failing the test
 
@@ -247,5 +229,5 @@ async def test_a_writer_that_cannot_restart_fails_the_write_as_the_store_being_d
     with monkeypatch.context() as patched:
         patched.setattr(sys, "executable", "/nonexistent/python3")
         with pytest.raises(sqlite3.OperationalError, match="cannot start the SQLite writer"):
-            await writer.write(INSERT, ("lost",))
-    assert await writer.write(INSERT, ("after",)) == Changed(1, 1)
+            await write(writer, INSERT, ("lost",))
+    assert await write(writer, INSERT, ("after",)) == Changed(1, 1)

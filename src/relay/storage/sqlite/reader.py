@@ -1,16 +1,8 @@
 """One SQLite connection on a thread of its own: the store's reads, and calls.
 
-A file database's writes go to the writer process (sqlite_process.py); an
-in-memory one has this connection only, so its writes come here too, and are
-committed in groups like the process's (sqlite_writer.commit_batch): every
-write waiting in the queue goes in the next transaction.
-
-The thread takes its own work from a queue and hands results back in one loop
-callback per batch. It replaced a one-thread executor driven from the loop,
-whose per-call futures and wake-ups cost more than the reads they carried
-(bench.cost, GET /v1/history: 1,134 -> 715 us of CPU a request). Reads and
-other calls run on the same thread, after the writes that were waiting with
-them.
+Writes never come here: a child process makes them (writer.py). The thread
+takes its own work from a queue and hands results back in one loop callback
+per batch of jobs, cheaper than a future and a wake-up per read.
 """
 
 from __future__ import annotations
@@ -24,7 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from relay.storage.sqlite.writer_child import Statements, commit_batch, connect
+from relay.storage.sqlite.writer_child import connect
 
 T = TypeVar("T")
 WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE")
@@ -42,12 +34,6 @@ def _fetch_all(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[sq
 class _Call:
     work: Callable[..., Any]
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
-
-
-@dataclass(slots=True)
-class _Write:
-    statements: Statements
     future: asyncio.Future[Any]
 
 
@@ -70,7 +56,7 @@ class SQLiteThread:
     def __init__(self, path: str, pragmas: Sequence[str]) -> None:
         self.path = path
         self.pragmas = pragmas
-        self._jobs: queue.SimpleQueue[_Call | _Write | None] = queue.SimpleQueue()
+        self._jobs: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._worker: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._db: sqlite3.Connection | None = None
@@ -117,33 +103,18 @@ class SQLiteThread:
     async def read(self, sql: str, args: Sequence[Any]) -> list[sqlite3.Row]:
         return await self.call(_fetch_all, self.db, sql, args)
 
-    async def write(self, sql: str, args: Sequence[Any]) -> Any:
-        """Queue a write; return its result once the transaction holding it committed."""
-        (result,) = await self.write_all([(sql, args)])
-        return result
-
-    async def write_all(self, statements: Statements) -> list[Any]:
-        """Queue writes together: they share a transaction, in this order, all or none."""
-        future = self._new_future()
-        self._jobs.put(_Write(statements, future))
-        results: list[Any] = await future
-        return results
-
     def _new_future(self) -> asyncio.Future[Any]:
         if self._worker is None or self._loop is None:
             raise sqlite3.OperationalError("the SQLite store is not open")
         return self._loop.create_future()
 
     def _serve(self) -> None:
-        """The thread: take every job waiting; commit the writes together, then run the calls."""
+        """The thread: take every job waiting, run them, hand their results back together."""
         while True:
             jobs = [self._jobs.get()]
             with contextlib.suppress(queue.Empty):
                 while True:
                     jobs.append(self._jobs.get_nowait())
-            writes = [job for job in jobs if isinstance(job, _Write)]
-            if writes:
-                self._hand_back(self._commit_writes(writes))
             calls = [job for job in jobs if isinstance(job, _Call)]
             if calls:
                 self._hand_back([self._run_call(call) for call in calls])
@@ -161,12 +132,3 @@ class SQLiteThread:
             return call.future, call.work(*call.args), None
         except Exception as exc:
             return call.future, None, exc
-
-    def _commit_writes(self, writes: list[_Write]) -> list[_Outcome]:
-        results = commit_batch(self.db, [write.statements for write in writes])
-        return [
-            (write.future, None, result)
-            if isinstance(result, Exception)
-            else (write.future, result, None)
-            for write, result in zip(writes, results, strict=True)
-        ]

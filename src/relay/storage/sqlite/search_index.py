@@ -46,7 +46,7 @@ class SearchIndex:
     def __init__(
         self,
         thread: SQLiteThread,
-        writer: SQLiteThread | WriterProcess,
+        writer: WriterProcess,
         delay: float = INDEX_DELAY_SECONDS,
     ) -> None:
         self._thread = thread

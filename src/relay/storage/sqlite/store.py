@@ -1,9 +1,9 @@
-"""The embedded store: one SQLite file in WAL mode.
+"""The embedded store: one SQLite file in WAL mode, on one host.
 
-Reads run on a thread of this process (sqlite_thread.py); writes are group
-committed by a child process (sqlite_process.py), away from the event loop's
-GIL. An in-memory database has one connection only, so its thread writes too.
-Single host only: SQLite cannot be shared by instances on different machines.
+Reads run on a thread of this process (reader.py); writes are group committed
+by a child process (writer.py), away from the event loop's GIL; the full-text
+index is written behind the writes (search_index.py). SQLite cannot be shared
+by instances on different machines.
 """
 
 from __future__ import annotations
@@ -46,8 +46,7 @@ def _new_rowid(inserted: Changed) -> int:
 
 
 def sqlite_path(database_url: str) -> str:
-    path = database_url.removeprefix("sqlite:///")
-    return path if path == ":memory:" else str(Path(path).expanduser())
+    return str(Path(database_url.removeprefix("sqlite:///")).expanduser())
 
 
 class SQLiteStore(SqlStore):
@@ -63,18 +62,16 @@ class SQLiteStore(SqlStore):
         self.path = sqlite_path(database_url)
         self.index_delay = index_delay  # how long written messages wait to be indexed
         self._thread: SQLiteThread | None = None
-        self._writer: SQLiteThread | WriterProcess | None = None
+        self._writer: WriterProcess | None = None
         self._search_index: SearchIndex | None = None
 
     async def open(self) -> None:
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
         thread = SQLiteThread(self.path, PRAGMAS)
-        writer = thread if self.path == ":memory:" else WriterProcess(self.path, PRAGMAS)
+        writer = WriterProcess(self.path, PRAGMAS)
         try:
             await thread.open()
-            if writer is not thread:
-                await writer.open()
+            await writer.open()
         except (sqlite3.Error, OSError) as exc:
             await thread.close()
             raise StoreUnavailable(f"cannot open SQLite database: {exc}") from exc
@@ -86,7 +83,7 @@ class SQLiteStore(SqlStore):
             await self._search_index.close()
             self._search_index = None
         if self._writer is not None:
-            await self._writer.close()  # a no-op if it is the thread, closed next
+            await self._writer.close()
             self._writer = None
         if self._thread is not None:
             await self._thread.close()
@@ -99,7 +96,7 @@ class SQLiteStore(SqlStore):
         return self._thread
 
     @property
-    def writer(self) -> SQLiteThread | WriterProcess:
+    def writer(self) -> WriterProcess:
         if self._writer is None:
             raise StoreUnavailable("the SQLite store is not open")
         return self._writer

@@ -1,11 +1,10 @@
 """SQLite's writes, committed by a child process so they never wait for our GIL.
 
-On a thread of this process, a batch of eight chats took 3.4 ms to commit
-but only 0.64 ms of CPU: each of its ~20 statements releases the GIL around
-SQLite's work and then waits for the event loop to give it back. Requests
-waited ~5 ms for their commit, and at 16 connections the loop sat idle for a
-fifth of the time. The child (sqlite_writer.py) holds its own interpreter:
-the loop pickles each write onto a pipe and gets one answer per batch.
+On a thread of this process, each statement releases the GIL around SQLite's
+work and then waits for the busy event loop to give it back, so a commit took
+many times its CPU and the loop sat idle meanwhile. The child (writer_child.py)
+holds its own interpreter: the loop pickles each write onto a pipe and gets
+one answer per batch.
 
 If the child dies, the writes it held fail (their callers cannot know whether
 they committed) and the next write starts a new one.
@@ -136,10 +135,6 @@ class WriterProcess:
         answers.waiting.append(future)
         self._stdin().write(data)
         return _result(await future)
-
-    async def write(self, sql: str, args: Sequence[Any]) -> Any:
-        (result,) = await self.write_all([(sql, args)])
-        return result
 
     async def _running(self) -> _Answers:
         if self._closed:

@@ -7,8 +7,8 @@ can be lost. A write that fails on its own (a constraint, a value the driver
 cannot bind) rolls the batch back, and the batch is retried one write at a
 time so only that write fails.
 
-This module is also the writer process (`python -I -S sqlite_writer.py PATH
-PRAGMAS`, started by sqlite_process.py): it reads framed batches on stdin and
+This module is the writer process (`python -I -S writer_child.py PATH
+PRAGMAS`, started by writer.py): it reads framed batches on stdin and
 answers each on stdout. So it imports nothing but the standard library.
 """
 

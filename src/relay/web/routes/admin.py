@@ -19,7 +19,7 @@ from relay.web.schemas import (
     read_path,
     read_query,
 )
-from relay.web.views import client_view
+from relay.web.views import ClientBody, ClientPage, ClientWithKey, client_view
 
 router = APIRouter(
     prefix="/admin/clients", tags=["admin"], route_class=Route, responses=errors(*PROTECTED)
@@ -34,8 +34,11 @@ async def _client_id(request: Request) -> str:
     return read_path(request, ClientPath).client_id
 
 
-@router.get("", openapi_extra=documented(query=ClientListParams))
+@router.get(
+    "", response_model=ClientPage, openapi_extra=documented(protected=True, query=ClientListParams)
+)
 async def list_clients(request: Request) -> Response:
+    """The API clients, newest first; `active` filters, `next_cursor` pages (as `before`)."""
     await authorize(request, "admin")
     params = read_query(request, ClientListParams)
     # One row more than the page tells whether another page follows.
@@ -47,8 +50,15 @@ async def list_clients(request: Request) -> Response:
     return JSONResponse({"clients": [client_view(c) for c in page], "next_cursor": next_cursor})
 
 
-@router.post("", status_code=201, responses=WITH_BODY, openapi_extra=documented(body=ClientCreate))
+@router.post(
+    "",
+    status_code=201,
+    response_model=ClientWithKey,
+    responses=WITH_BODY,
+    openapi_extra=documented(protected=True, body=ClientCreate),
+)
 async def create_client(request: Request) -> Response:
+    """Create a client. Its API key is in this answer only: Relay keeps a hash of it."""
     await authorize(request, "admin")
     body = await read_json(request, ClientCreate)
     created = await relay_of(request).clients.create(
@@ -62,18 +72,26 @@ async def create_client(request: Request) -> Response:
     return JSONResponse(view, status_code=201)
 
 
-@router.get("/{client_id}", responses=NOT_FOUND, openapi_extra=documented(path=ClientPath))
+@router.get(
+    "/{client_id}",
+    response_model=ClientBody,
+    responses=NOT_FOUND,
+    openapi_extra=documented(protected=True, path=ClientPath),
+)
 async def get_client(request: Request) -> Response:
+    """One client; `last_used_at` is its last successful key exchange."""
     client_id = await _client_id(request)
     return JSONResponse({"client": client_view(await relay_of(request).clients.get(client_id))})
 
 
 @router.patch(
     "/{client_id}",
+    response_model=ClientBody,
     responses={**NOT_FOUND, **WITH_BODY},
-    openapi_extra=documented(path=ClientPath, body=ClientPatch),
+    openapi_extra=documented(protected=True, path=ClientPath, body=ClientPatch),
 )
 async def update_client(request: Request) -> Response:
+    """Change any of a client's fields. `active: false` revokes its live tokens at once."""
     client_id = await _client_id(request)
     body = await read_json(request, ClientPatch)
     client = await relay_of(request).clients.update(client_id, body.changes())
@@ -81,18 +99,26 @@ async def update_client(request: Request) -> Response:
 
 
 @router.delete(
-    "/{client_id}", status_code=204, responses=NOT_FOUND, openapi_extra=documented(path=ClientPath)
+    "/{client_id}",
+    status_code=204,
+    responses=NOT_FOUND,
+    openapi_extra=documented(protected=True, path=ClientPath),
 )
 async def delete_client(request: Request) -> Response:
+    """Delete a client, its conversations and messages; its key and tokens stop at once."""
     client_id = await _client_id(request)
     await relay_of(request).clients.delete(client_id)
     return Response(status_code=204)
 
 
 @router.post(
-    "/{client_id}/regenerate-key", responses=NOT_FOUND, openapi_extra=documented(path=ClientPath)
+    "/{client_id}/regenerate-key",
+    response_model=ClientWithKey,
+    responses=NOT_FOUND,
+    openapi_extra=documented(protected=True, path=ClientPath),
 )
 async def regenerate_key(request: Request) -> Response:
+    """A new API key (shown this once); the old key and its tokens stop working at once."""
     client_id = await _client_id(request)
     renewed = await relay_of(request).clients.regenerate_key(client_id)
     return JSONResponse({"client": client_view(renewed.client), "api_key": renewed.api_key})

@@ -12,16 +12,23 @@ from relay.web.openapi import documented, errors
 from relay.web.responses import JSONResponse
 from relay.web.routing import Route
 from relay.web.schemas import TokenRequest, read_json
+from relay.web.views import IssuedToken
 
 router = APIRouter(tags=["auth"], route_class=Route)
 
 
 @router.post(
     "/auth/token",
+    response_model=IssuedToken,
     responses=errors(401, 413, 415, 422, 429, 503),
     openapi_extra=documented(body=TokenRequest),
 )
 async def issue_token(request: Request) -> Response:
+    """Trade an API key for a short-lived access token (a JWT).
+
+    A wrong, disabled or deleted key is `401 invalid_api_key`; failed exchanges
+    are limited per source address (`429` once past `RATE_LIMIT_AUTH_FAILURES`).
+    """
     relay = relay_of(request)
     body = await read_json(request, TokenRequest)
     address = source_address(request)

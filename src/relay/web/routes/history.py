@@ -24,9 +24,15 @@ router = APIRouter(tags=["history"], route_class=Route, responses=errors(*PROTEC
 
 
 @router.get(
-    "/v1/history", response_model=MessagePage, openapi_extra=documented(query=HistoryParams)
+    "/v1/history",
+    response_model=MessagePage,
+    openapi_extra=documented(protected=True, query=HistoryParams),
 )
 async def history(request: Request) -> Response:
+    """This client's messages, newest first; `conversation_id` narrows to one conversation.
+
+    Page with `before` (the previous page's `next_cursor`).
+    """
     principal = await authorize(request, "history")
     params = read_query(request, HistoryParams)
     page = await relay_of(request).history.list(
@@ -39,9 +45,17 @@ async def history(request: Request) -> Response:
 
 
 @router.get(
-    "/v1/history/search", response_model=SearchPage, openapi_extra=documented(query=SearchParams)
+    "/v1/history/search",
+    response_model=SearchPage,
+    openapi_extra=documented(protected=True, query=SearchParams),
 )
 async def search(request: Request) -> Response:
+    """Full-text search over this client's messages, best match first.
+
+    Words are ANDed; `"a phrase"`, `a OR b` and `-word` work as on the web. The
+    `snippet` marks hits with `<mark>`; escape the rest before showing it as HTML.
+    Page with `cursor` (the previous page's `next_cursor`).
+    """
     principal = await authorize(request, "history")
     params = read_query(request, SearchParams)
     page = await relay_of(request).history.search(
@@ -57,9 +71,11 @@ async def search(request: Request) -> Response:
 @router.get(
     "/v1/conversations",
     response_model=ConversationList,
-    openapi_extra=documented(query=ConversationParams),
+    openapi_extra=documented(protected=True, query=ConversationParams),
 )
 async def conversations(request: Request) -> Response:
+    """This client's conversations, most recently active first, each with its message
+    count and the start of its first message. Page with `before` (`next_cursor`)."""
     principal = await authorize(request, "history")
     params = read_query(request, ConversationParams)
     page = await relay_of(request).history.conversations(

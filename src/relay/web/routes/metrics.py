@@ -12,6 +12,16 @@ from relay.web.routing import Route
 router = APIRouter(tags=["health"], route_class=Route)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+            "description": "Prometheus text format",
+        }
+    },
+)
 async def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests, latencies, backend calls, token exchanges."""
     return Response(relay_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from relay.tools.service import ToolList
 from relay.web.auth import authorize
 from relay.web.context import relay_of
-from relay.web.openapi import PROTECTED, errors
+from relay.web.openapi import PROTECTED, documented, errors
 from relay.web.routing import Route
 from relay.web.views import ToolListBody, tools_view
 
@@ -24,8 +24,14 @@ def encoded(tools: ToolList) -> bytes:
     return orjson.dumps(tools_view(tools))
 
 
-@router.get("/v1/tools", response_model=ToolListBody, responses=errors(*PROTECTED, 502, 503, 504))
+@router.get(
+    "/v1/tools",
+    response_model=ToolListBody,
+    responses=errors(*PROTECTED, 502, 503, 504),
+    openapi_extra=documented(protected=True),
+)
 async def tools(request: Request) -> Response:
+    """The tools the assistant can use: the backend's own and the configured registry's."""
     await authorize(request, "tools")
     tool_list = await relay_of(request).tools.list()
     return Response(encoded(tool_list), media_type="application/json")
