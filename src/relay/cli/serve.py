@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
+import os
+import shutil
+import tempfile
 from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
@@ -50,6 +54,8 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
     check_port(host, port)  # before the work below, which a taken port would waste
     asyncio.run(_prepare(settings))
     configure_logging(settings.log_level, settings.log_format)
+    if args.workers > 1:
+        share_metrics_between_workers()
     uvicorn.run(
         "relay.web.app:create_app",
         factory=True,
@@ -61,6 +67,15 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         server_header=False,
         proxy_headers=False,
     )
+
+
+def share_metrics_between_workers() -> None:
+    """Each worker writes its metrics to files in one fresh folder, and a scrape of any
+    worker reads them all (prometheus_client's multiprocess mode). Workers are new
+    interpreters, so setting the variable here, before they start, is enough."""
+    folder = tempfile.mkdtemp(prefix="relay-metrics-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder
 
 
 def banner() -> None:
