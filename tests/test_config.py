@@ -62,12 +62,12 @@ def test_environment_overrides_defaults(monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_jwt_secret_is_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JWT_SECRET", "s3cret-value-for-the-test")
+    monkeypatch.setenv("JWT_SECRET", "s3cret-value-long-enough-for-hs256-tests")
     settings = Settings(_env_file=None)
     assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "s3cret-value-for-the-test"
+    assert settings.jwt_secret.get_secret_value() == "s3cret-value-long-enough-for-hs256-tests"
     for text in (repr(settings), str(settings), str(settings.model_dump())):
-        assert "s3cret-value-for-the-test" not in text
+        assert "s3cret-value-long-enough-for-hs256-tests" not in text
 
 
 def test_dot_env_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -151,7 +151,7 @@ def test_bad_value_is_one_line_naming_the_variable(values: dict[str, object], na
 
 def test_bad_value_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RATE_LIMIT_AUTH_FAILURES", "lots")
-    monkeypatch.setenv("JWT_SECRET", "do-not-print-me")
+    monkeypatch.setenv("JWT_SECRET", "do-not-print-me-" + "0" * 32)
     with pytest.raises(ValidationError) as raised:
         Settings(_env_file=None)
     line = describe_error(raised.value)
@@ -164,3 +164,15 @@ def test_an_in_memory_sqlite_database_is_refused_by_name() -> None:
     with pytest.raises(ValidationError) as refused:
         Settings(_env_file=None, database_url="sqlite:///:memory:")
     assert "in-memory SQLite database is not supported" in describe_error(refused.value)
+
+
+@pytest.mark.parametrize("secret", ["", "secret", "x" * 31])
+def test_a_short_jwt_secret_is_refused_in_one_line_without_echoing_it(secret: str) -> None:
+    with pytest.raises(ValidationError) as refused:
+        Settings(_env_file=None, jwt_secret=secret)
+    line = describe_error(refused.value)
+    assert line.startswith("invalid configuration: JWT_SECRET: ")
+    assert "at least 32 bytes" in line
+    assert "\n" not in line
+    if secret:
+        assert secret not in line

@@ -30,6 +30,9 @@ def check_rate_limit(value: str) -> str:
     return value.strip()
 
 
+JWT_SECRET_MIN_BYTES = 32
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=(Path.home() / ".env", Path(".env")),
@@ -94,6 +97,17 @@ class Settings(BaseSettings):
         if value.startswith("sqlite:///:memory:"):
             # The writer is a process of its own: it could never see an in-memory database.
             raise ValueError("an in-memory SQLite database is not supported; name a file")
+        return value
+
+    @field_validator("jwt_secret")
+    @classmethod
+    def _check_jwt_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # HS256 with a short secret is cracked offline from one token by a wordlist.
+        if value is not None and len(value.get_secret_value().encode()) < JWT_SECRET_MIN_BYTES:
+            raise ValueError(
+                f"must be at least {JWT_SECRET_MIN_BYTES} bytes (or unset, to have one"
+                " generated and kept in the database)"
+            )
         return value
 
     @field_validator("redis_url")

@@ -89,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Relay reports its own Prometheus metrics; FastAPI's OpenTelemetry hooks
         # would only cost a check of the environment on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False},
+        # A trailing slash is a 404, not a redirect: Starlette's redirect is built from
+        # the request's Host header, so anyone could make Relay point elsewhere.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     install_security_scheme(app)

@@ -7,7 +7,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from relay.clients.service import Scope
 from relay.config import RATE_LIMIT_PATTERN, check_rate_limit
@@ -95,7 +95,7 @@ class ClientPatch(Strict):
     rate_limits: RateLimits | None = None
     token_ttl: TokenTtl | None = None
     metadata: Metadata | None = None
-    active: bool | None = None
+    active: StrictBool | None = None  # true or false: 0 and 1 are not booleans
 
     def changes(self) -> dict[str, Any]:
         """Only the fields the request named; `token_ttl: null` clears the override."""
@@ -111,7 +111,7 @@ class ClientPatch(Strict):
 class ChatBody(Strict):
     message: str = Field(min_length=1, pattern=NO_NUL)
     conversation_id: Id | None = None
-    stream: bool = False
+    stream: StrictBool = False
     model: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
     system: str | None = Field(None, max_length=100_000, pattern=NO_NUL)
 
