@@ -40,3 +40,36 @@ async def test_undecodable_bodies_are_422_not_400(relay: Running, admin: dict[st
         error = response.json()["error"]
         assert error["code"] == "validation_error"
         assert error["details"] == [{"field": "body", "message": "The body is not valid JSON."}]
+
+
+async def test_deep_or_wide_metadata_is_422_and_nothing_is_saved(
+    relay: Running, admin: dict[str, str]
+) -> None:
+    def nested(levels: int) -> dict[str, object]:
+        top: dict[str, object] = {}
+        node = top
+        for _ in range(levels):
+            child: dict[str, object] = {}
+            node["n"] = child
+            node = child
+        return top
+
+    # 254 levels is refused by the JSON parser itself (field "body"); 20 by the check.
+    too_deep = {"name": "deep", "metadata": nested(254)}
+    refused = await relay.client.post("/admin/clients", json=too_deep, headers=admin)
+    assert refused.status_code == 422, refused.text
+    wide = {f"k{i}": [i] for i in range(300)}
+    for metadata in (nested(20), wide):
+        body = {"name": "deep", "metadata": metadata}
+        created = await relay.client.post("/admin/clients", json=body, headers=admin)
+        assert created.status_code == 422, created.text
+        assert created.json()["error"]["details"][0]["field"] == "metadata"
+    listed = await relay.client.get("/admin/clients", headers=admin)
+    assert listed.status_code == 200
+    assert [c["name"] for c in listed.json()["clients"]] == ["test"]  # only the admin itself
+    nested_ok = {"a": {"b": {"c": [1, {"d": True}]}}}
+    created = await relay.client.post(
+        "/admin/clients", json={"name": "ok", "metadata": nested_ok}, headers=admin
+    )
+    assert created.status_code == 201
+    assert created.json()["client"]["metadata"] == nested_ok

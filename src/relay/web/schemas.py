@@ -26,10 +26,34 @@ RateLimit = Annotated[
 TokenTtl = Annotated[int, Field(ge=1, le=604_800)]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]
 METADATA_MAX_BYTES = 16_384
+# Deep nesting broke every later read of the client (JSON encoders stop at a
+# depth); no operator's labels need more than a few levels or a few hundred keys.
+METADATA_MAX_DEPTH = 8
+METADATA_MAX_KEYS = 256
+
+
+def _shape(value: Any) -> tuple[int, int]:
+    """(depth, keys) of a JSON value, walked without recursion."""
+    depth, keys = 0, 0
+    pending: list[tuple[Any, int]] = [(value, 1)]
+    while pending:
+        node, level = pending.pop()
+        if isinstance(node, dict):
+            depth, keys = max(depth, level), keys + len(node)
+            pending += [(child, level + 1) for child in node.values()]
+        elif isinstance(node, list):
+            depth = max(depth, level)
+            pending += [(child, level + 1) for child in node]
+    return depth, keys
 
 
 def check_metadata(value: dict[str, Any]) -> dict[str, Any]:
     """Metadata is stored with the client and sent on every read: keep it small."""
+    depth, keys = _shape(value)
+    if depth > METADATA_MAX_DEPTH:
+        raise ValueError(f"must nest at most {METADATA_MAX_DEPTH} levels deep")
+    if keys > METADATA_MAX_KEYS:
+        raise ValueError(f"must hold at most {METADATA_MAX_KEYS} keys in all")
     if len(dumps(value)) > METADATA_MAX_BYTES:
         raise ValueError(f"must be at most {METADATA_MAX_BYTES} bytes as JSON")
     return value
