@@ -18,11 +18,11 @@ from relay.chat.idempotency import IdempotencyConflict
 from relay.clients.service import InsufficientScope, InvalidApiKey
 from relay.clients.tokens import InvalidToken
 from relay.errors import InvalidInput, NotFound, RelayError
-from relay.limits.decision import Decision, RateLimited
+from relay.limits.decision import RateLimited
 from relay.storage.base import StoreUnavailable
 from relay.web.context import context_of
-from relay.web.middleware.timing import server_timing
 from relay.web.responses import JSONResponse
+from relay.web.server_timing import server_timing
 
 logger = logging.getLogger("relay.errors")
 
@@ -55,15 +55,6 @@ class Problem:
     message: str
     headers: dict[str, str] = field(default_factory=dict)
     details: list[dict[str, Any]] | None = None
-
-
-def limit_headers(decision: Decision) -> dict[str, str]:
-    """The X-RateLimit-* headers of a rate-limit decision."""
-    return {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(decision.remaining),
-        "X-RateLimit-Reset": str(decision.reset_seconds),
-    }
 
 
 def backend_problem(exc: BackendError) -> Problem:
@@ -107,8 +98,8 @@ def domain_problem(exc: RelayError) -> Problem:
         details = [{"field": exc.field, "message": exc.reason}]
         return Problem(422, "validation_error", message, details=details)
     if isinstance(exc, RateLimited):
-        headers = {**limit_headers(exc.decision), "Retry-After": str(exc.retry_after)}
-        return Problem(429, "rate_limited", message, headers)
+        # The X-RateLimit-* headers come from the request's context, as on any answer.
+        return Problem(429, "rate_limited", message, {"Retry-After": str(exc.retry_after)})
     return Problem(400, "bad_request", message)
 
 
@@ -151,6 +142,8 @@ def invalid_request(exc: RequestValidationError) -> Problem:
 
 async def _relay_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RelayError)
+    if isinstance(exc, RateLimited):
+        context_of(request.scope).limit = exc.decision  # the refusal's state is the one shown
     return error_response(request.scope, domain_problem(exc))
 
 

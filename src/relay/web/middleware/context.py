@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from relay.ids import random_hex
 from relay.observability.timing import BackendTime, backend_time
 from relay.web.context import start_context
-from relay.web.middleware.timing import server_timing
+from relay.web.server_timing import server_timing
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 

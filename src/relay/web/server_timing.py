@@ -1,4 +1,4 @@
-"""Server-Timing, as every response carries it (ContextMiddleware adds the header).
+"""Server-Timing, as every response carries it (middleware.context adds the header).
 
 `relay;dur=<ms>` is the time from the request's arrival to its response headers
 less the time spent waiting on the backend; `backend;dur=<ms>` (only when a
