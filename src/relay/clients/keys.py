@@ -2,7 +2,9 @@
 
 bcrypt is slow on purpose, so it always runs in threads of its own, below the
 event loop's CPU priority, and the number of hashes at once is bounded so a
-flood of guesses cannot starve the machine.
+flood of guesses cannot starve the machine. `Turns` bounds one source's share
+of those threads, so a flood from one address cannot starve other addresses'
+exchanges either.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TypeVar
 
@@ -30,6 +33,11 @@ BCRYPT_SLOTS = max(1, (os.cpu_count() or 2) - 1)
 # event loop gets about nine tenths of it, so token exchanges slow down before
 # requests do (the bench: tools p99 during exchanges 1.57x quiet -> 1.16x).
 BCRYPT_NICENESS = 10
+
+# Key checks one source (an address) may have in the hashing threads at once;
+# its others wait their turn outside, so another source's check is queued
+# behind at most this many of the flood's.
+CHECKS_PER_SOURCE = 2
 T = TypeVar("T")
 
 
@@ -46,8 +54,59 @@ _hashing_threads = ThreadPoolExecutor(
 )
 
 
+_in_pool = 0  # hashes handed to the threads and not finished (queued or running)
+_in_pool_lock = threading.Lock()  # event loops of several threads share the pool
+
+
+def checks_in_pool() -> int:
+    """Hashes and key checks handed to the hashing threads, queued or running, right now."""
+    return _in_pool
+
+
+def _count_in_pool(change: int) -> None:
+    global _in_pool
+    with _in_pool_lock:
+        _in_pool += change
+
+
 async def _off_the_loop(work: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_hashing_threads, work, *args)
+    _count_in_pool(1)
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_hashing_threads, work, *args)
+    finally:
+        _count_in_pool(-1)
+
+
+@dataclass(slots=True)
+class _Source:
+    turn: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(CHECKS_PER_SOURCE))
+    users: int = 0  # holding or waiting for a turn; the entry goes when none is left
+
+
+class Turns:
+    """At most CHECKS_PER_SOURCE key checks at once per source; the others wait in line.
+
+    Waiting is bounded by the caller: the token route admits at most
+    RATE_LIMIT_AUTH_FAILURES exchanges per address at once.
+    """
+
+    def __init__(self) -> None:
+        self._sources: dict[str, _Source] = {}
+
+    @contextlib.asynccontextmanager
+    async def turn(self, source: str) -> AsyncIterator[None]:
+        """Wait for `source`'s turn to check a key, and hold it for the block."""
+        entry = self._sources.get(source)
+        if entry is None:
+            entry = self._sources[source] = _Source()
+        entry.users += 1
+        try:
+            async with entry.turn:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._sources[source]
 
 
 def generate_key() -> tuple[str, str]:

@@ -3,6 +3,7 @@ turning a token back into its client on every request."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -69,6 +70,7 @@ class ClientService:
         self.tokens = tokens
         self.bcrypt_rounds = bcrypt_rounds
         self.feed = feed or NoFeed()
+        self.turns = keys.Turns()
 
     async def create(
         self,
@@ -134,12 +136,19 @@ class ClientService:
         self.cache.mark_deleted(client_id)
         await self._tell_others(client_id)
 
-    async def exchange(self, api_key: str) -> IssuedToken:
-        """Trade an API key for a token; every failure looks and costs the same."""
+    async def exchange(self, api_key: str, *, source: str | None = None) -> IssuedToken:
+        """Trade an API key for a token; every failure looks and costs the same.
+
+        With a `source` (the caller's address), the key check waits for that
+        source's turn (`keys.Turns`): one source never has more than
+        `keys.CHECKS_PER_SOURCE` checks in the hashing threads.
+        """
         prefix = keys.prefix_of(api_key)
         client = await self.store.get_client_by_prefix(prefix) if prefix else None
         key_hash = client.key_hash if client else None
-        valid = await keys.verify_key(api_key, key_hash, self.bcrypt_rounds)
+        turn = self.turns.turn(source) if source is not None else contextlib.nullcontext()
+        async with turn:
+            valid = await keys.verify_key(api_key, key_hash, self.bcrypt_rounds)
         if not valid or client is None or not client.active:
             raise InvalidApiKey()
         now = utc_now()

@@ -66,13 +66,17 @@ class InMemory:
         reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
         return Decision(allowed, amount, amount - len(hits), reset)
 
-    def refusal(self, counter: Counter) -> Decision | None:
-        """The refusal a hit would get now, or None if it would pass; counts nothing."""
+    def refusal(self, counter: Counter, *, reserved: int = 0) -> Decision | None:
+        """The refusal a hit would get now, or None if it would pass; counts nothing.
+
+        `reserved`: hits the caller knows are coming, counted as if already in the window.
+        """
         now, expiry, amount = time.time(), counter.expiry, counter.amount
         hits = self._window(counter.key, expiry, now)
-        if len(hits) < amount:
+        if len(hits) + reserved < amount:
             return None
-        return Decision(False, amount, 0, max(0, math.ceil(hits[0] + expiry - now)))
+        reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
+        return Decision(False, amount, 0, reset)
 
     def _window(self, key: str, expiry: int, now: float) -> deque[float]:
         hits = self._hits.get(key)

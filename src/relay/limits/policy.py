@@ -12,9 +12,12 @@ Redis did.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Literal, NoReturn
 
 from relay.config import Settings
@@ -52,15 +55,18 @@ class RateLimiter:
                 self._redis_failed(exc)
         return self._memory.decide(counter_for(rate, identity))
 
-    async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
-        """A refusal if `identity` has used up `rate`, without counting anything."""
+    async def is_blocked(self, rate: str, *identity: str, reserved: int = 0) -> Decision | None:
+        """A refusal if `identity` has used up `rate`, without counting anything.
+
+        `reserved`: hits on their way, counted as if already made.
+        """
         shared = self._shared()
         if shared is not None:
             try:
-                return await shared.refusal(rate, identity)
+                return await shared.refusal(rate, identity, reserved=reserved)
             except Exception as exc:  # the store failed: check this instance's counters
                 self._redis_failed(exc)
-        return self._memory.refusal(counter_for(rate, identity))
+        return self._memory.refusal(counter_for(rate, identity), reserved=reserved)
 
     async def probe(self) -> None:
         """Raise unless the shared store answers (for /health)."""
@@ -89,6 +95,7 @@ class Limits:
         self.settings = settings
         self.limiter = limiter
         self.metrics = metrics
+        self._exchanges: dict[str, _Exchanges] = {}  # per address, while it has some running
 
     def rate_of(self, client: ClientRecord, kind: LimitKind) -> str:
         """The client's own rate for `kind`, or the global one."""
@@ -116,18 +123,67 @@ class Limits:
             self._refuse(kind, f"Too many requests; the {kind} limit is {rate}.", decision)
         return decision
 
-    async def check_address(self, address: str) -> None:
-        """Refuse every exchange from an address past its failed-attempt limit."""
-        rate = self.settings.rate_limit_auth_failures
-        blocked = await self.limiter.is_blocked(rate, "auth_failures", address)
-        if blocked is not None:
-            message = "Too many failed attempts from this address; wait and retry."
-            self._refuse("auth_failures", message, blocked)
+    @asynccontextmanager
+    async def exchange_attempt(self, address: str) -> AsyncIterator[ExchangeAttempt]:
+        """One token exchange from `address`, admitted for the block; RateLimited if full.
 
-    async def count_failure(self, address: str) -> None:
-        """One more failed exchange from `address`."""
-        await self.limiter.hit(self.settings.rate_limit_auth_failures, "auth_failures", address)
+        An exchange counts as failed until it is known not to be: the address's
+        failures in the window plus its exchanges still running may not reach
+        RATE_LIMIT_AUTH_FAILURES, so concurrent guesses cannot all pass before
+        any of them is counted. `attempt.failed()` counts it for good; one that
+        ends otherwise gives its place back (a successful exchange costs nothing).
+        """
+        entry = self._exchanges.setdefault(address, _Exchanges())
+        entry.users += 1
+        try:
+            async with entry.lock:  # the window read on Redis awaits: keep it and `running` in step
+                rate = self.settings.rate_limit_auth_failures
+                blocked = await self.limiter.is_blocked(
+                    rate, "auth_failures", address, reserved=entry.running
+                )
+                if blocked is not None:
+                    message = "Too many failed attempts from this address; wait and retry."
+                    self._refuse("auth_failures", message, blocked)
+                entry.running += 1
+            attempt = ExchangeAttempt(self, address, entry)
+            try:
+                yield attempt
+            finally:
+                if not attempt.counted:
+                    entry.running -= 1
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._exchanges[address]
 
     def _refuse(self, kind: str, message: str, refusal: Decision) -> NoReturn:
         self.metrics.rate_limited.labels(kind).inc()
         raise RateLimited(refusal, message)
+
+
+@dataclass(slots=True)
+class _Exchanges:
+    """One address's token exchanges: those running, and who holds or awaits the entry."""
+
+    running: int = 0
+    users: int = 0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+class ExchangeAttempt:
+    """One admitted token exchange, counted as running until it ends or `failed()`."""
+
+    def __init__(self, limits: Limits, address: str, entry: _Exchanges) -> None:
+        self._limits = limits
+        self._address = address
+        self._entry = entry
+        self.counted = False
+
+    async def failed(self) -> None:
+        """Count this exchange as a failure from its address, in place of its running one."""
+        limits, entry = self._limits, self._entry
+        async with entry.lock:  # no admission reads the window between the hit and the release
+            rate = limits.settings.rate_limit_auth_failures
+            await limits.limiter.hit(rate, "auth_failures", self._address)
+            entry.running -= 1
+            self.counted = True

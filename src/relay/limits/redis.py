@@ -35,9 +35,14 @@ class SharedWindow:
         allowed = await self._limiter.hit(item, *identity)
         return await self._stats(rate, identity, allowed=allowed)
 
-    async def refusal(self, rate: str, identity: tuple[str, ...]) -> Decision | None:
-        """The refusal a hit would get now, or None if it would pass; counts nothing."""
-        if await self._limiter.test(parse_rate(rate), *identity):
+    async def refusal(
+        self, rate: str, identity: tuple[str, ...], *, reserved: int = 0
+    ) -> Decision | None:
+        """The refusal a hit would get now, or None if it would pass; counts nothing.
+
+        `reserved`: hits the caller knows are coming, counted as if already in the window.
+        """
+        if await self._limiter.test(parse_rate(rate), *identity, cost=reserved + 1):
             return None
         return await self._stats(rate, identity, allowed=False)
 

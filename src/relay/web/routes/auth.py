@@ -27,18 +27,19 @@ async def issue_token(request: Request) -> Response:
     """Trade an API key for a short-lived access token (a JWT).
 
     A wrong, disabled or deleted key is `401 invalid_api_key`; failed exchanges
-    are limited per source address (`429` once past `RATE_LIMIT_AUTH_FAILURES`).
+    are limited per source address (`429` once past `RATE_LIMIT_AUTH_FAILURES`),
+    an exchange still being checked counting as a failed one until it is not.
     """
     relay = relay_of(request)
     body = await read_json(request, TokenRequest)
     address = source_address(request)
-    await relay.limits.check_address(address)
-    try:
-        issued = await relay.clients.exchange(body.api_key)
-    except InvalidApiKey:
-        relay.metrics.token_exchanges.labels("invalid_api_key").inc()
-        await relay.limits.count_failure(address)
-        raise
+    async with relay.limits.exchange_attempt(address) as attempt:
+        try:
+            issued = await relay.clients.exchange(body.api_key, source=address)
+        except InvalidApiKey:
+            relay.metrics.token_exchanges.labels("invalid_api_key").inc()
+            await attempt.failed()
+            raise
     relay.metrics.token_exchanges.labels("issued").inc()
     return JSONResponse(
         {
