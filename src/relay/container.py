@@ -60,7 +60,7 @@ async def build_clients(settings: Settings, store: Store, *, cache_ttl: float) -
         ClientCache(store, ttl=cache_ttl),
         tokens,
         bcrypt_rounds=settings.bcrypt_rounds,
-        feed=make_feed(settings.database_url, settings.redis_url),
+        feed=make_feed(settings.database_url, settings.redis_url, store=store),
     )
 
 

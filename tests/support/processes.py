@@ -26,16 +26,21 @@ def relay_env(extra: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def relay_cli(env: Mapping[str, str], *args: str) -> dict[str, object]:
-    """Run `relay <args> --json` and parse what it prints."""
+def relay_command(env: Mapping[str, str], *args: str) -> str:
+    """Run `relay <args>` to its end (it must exit 0) and return what it printed."""
     done = subprocess.run(
-        [sys.executable, "-m", "relay.cli", *args, "--json"],
+        [sys.executable, "-m", "relay.cli", *args],
         env=dict(env),
         capture_output=True,
         timeout=30,
         check=True,
     )
-    parsed: dict[str, object] = orjson.loads(done.stdout)
+    return done.stdout.decode()
+
+
+def relay_cli(env: Mapping[str, str], *args: str) -> dict[str, object]:
+    """Run `relay <args> --json` and parse what it prints."""
+    parsed: dict[str, object] = orjson.loads(relay_command(env, *args, "--json"))
     return parsed
 
 

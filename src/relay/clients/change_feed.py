@@ -1,10 +1,11 @@
 """Client changes told to every instance, so each drops its cached state at once.
 
 PostgreSQL's LISTEN/NOTIFY when the store is PostgreSQL, else Redis pub/sub
-when REDIS_URL is set, else nothing (one process: its own cache is updated in
-place). A listener that loses its connection forgets the whole cache when it
-is back, since it may have missed changes; the cache's bounded lifetime covers
-the gap meanwhile.
+when REDIS_URL is set, else (SQLite alone) a poll of the database file that
+notices another process's change (the CLI's, another worker's) within a
+fraction of a second. A listener that loses its connection forgets the whole
+cache when it is back, since it may have missed changes; the cache's bounded
+lifetime covers the gap meanwhile.
 """
 
 from __future__ import annotations
@@ -18,8 +19,15 @@ from typing import Any, Protocol
 import asyncpg
 import redis.asyncio as redis
 
+from relay.storage import SQLiteStore, Store
+
 logger = logging.getLogger("relay.notify")
 CHANNEL = "relay_client_changes"
+# How often an SQLite instance without Redis looks for client changes made by others.
+POLL_SECONDS = 0.25
+# The count moves with a create or delete, the latest updated_at with any change,
+# the generations' total with every revocation (even one stamped by a clock set back).
+CLIENTS_SUMMARY = "SELECT count(*), max(updated_at), total(key_generation) FROM clients"
 RECONNECT_SECONDS = 1.0  # the first retry; each failure in a row doubles it
 RECONNECT_MAX_SECONDS = 60.0
 
@@ -155,9 +163,68 @@ class RedisFeed(_ListeningFeed):
         await self.client.aclose()
 
 
-def make_feed(database_url: str, redis_url: str | None) -> ChangeFeed:
+class SQLitePoll:
+    """Client changes made by other processes on the same SQLite file, polled.
+
+    Every POLL_SECONDS, `PRAGMA data_version` on the store's reader connection:
+    it moves when another connection commits (this process's own writer, another
+    worker, the CLI) and reads no page. Only when it moved is CLIENTS_SUMMARY read;
+    when that differs, every cached client is forgotten and read again on its next
+    request. Requests themselves never wait on this: it runs in the background.
+    """
+
+    def __init__(self, store: SQLiteStore, *, every: float = POLL_SECONDS) -> None:
+        self.store = store
+        self.every = every
+        self._task: asyncio.Task[None] | None = None
+        self._version: object = None  # data_version at the last look
+        self._summary: object = None  # CLIENTS_SUMMARY at the last look
+
+    async def publish(self, client_id: str) -> None:
+        return None  # the change is in the file, where every instance looks
+
+    async def start(self, on_change: OnChange) -> None:
+        with contextlib.suppress(Exception):  # the poll reports failures; start regardless
+            await self._clients_changed()  # the state later changes are measured from
+        self._task = asyncio.create_task(self._run(on_change))
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self, on_change: OnChange) -> None:
+        failing = False
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                if await self._clients_changed():
+                    on_change(None)
+            except Exception as exc:  # the store is down: look again, and say so once
+                if not failing:
+                    logger.warning("client change poll failed", extra={"error": type(exc).__name__})
+                failing, self._version = True, None
+            else:
+                failing = False
+
+    async def _clients_changed(self) -> bool:
+        """Whether the clients table changed since the last look (False on the first)."""
+        thread = self.store.thread
+        (version,) = await thread.read("PRAGMA data_version", ())
+        if tuple(version) == self._version:
+            return False
+        self._version = tuple(version)
+        (summary,) = await thread.read(CLIENTS_SUMMARY, ())
+        known, self._summary = self._summary, tuple(summary)
+        return known is not None and known != self._summary
+
+
+def make_feed(database_url: str, redis_url: str | None, *, store: Store) -> ChangeFeed:
     if database_url.startswith(("postgresql://", "postgres://")):
         return PostgresFeed(database_url)
     if redis_url:
         return RedisFeed(redis_url)
+    if isinstance(store, SQLiteStore):
+        return SQLitePoll(store)
     return NoFeed()
