@@ -22,6 +22,7 @@ from relay.limits.decision import RateLimited
 from relay.storage.base import StoreUnavailable
 from relay.web.context import context_of
 from relay.web.responses import JSONResponse
+from relay.web.routing import allowed_methods
 from relay.web.server_timing import server_timing
 
 logger = logging.getLogger("relay.errors")
@@ -179,6 +180,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         exc.status_code, str(exc.detail)
     )
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
     return error_response(request.scope, Problem(exc.status_code, code, message, headers))
 
 
