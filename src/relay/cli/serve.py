@@ -62,6 +62,9 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         host=host,
         port=port,
         workers=args.workers,
+        # uvicorn's httptools protocol with bounds on request heads (web/connection.py),
+        # named as the app is, since nothing outside relay.web imports it.
+        http="relay.web.connection:RelayHttpProtocol",
         log_config=log_config(settings.log_level, settings.log_format),
         access_log=False,  # Relay writes its own access log, without query strings
         server_header=False,

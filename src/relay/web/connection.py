@@ -1,0 +1,201 @@
+"""One HTTP/1.x connection: uvicorn's httptools protocol, with the bounds it lacks.
+
+uvicorn with httptools (what `relay serve` runs: `http="auto"` picks it when it is
+installed) takes request heads of any size: a header still arriving is buffered
+whole, however large, and headers are not counted. uvicorn has no public option
+for either (its `h11_max_incomplete_event_size` applies to h11 only), so
+`relay serve` names this protocol to uvicorn through `uvicorn.Config`'s public
+`http=` parameter. It adds:
+
+- a cap on the request head (the request line and the headers together,
+  `MAX_HEADER_BYTES`) and on the number of headers (`MAX_HEADERS`): past either,
+  `431` in Relay's error shape, and the connection closes;
+- Relay's error shape for a request the parser refuses (`400`), where uvicorn
+  answers plain text.
+
+A refusal is written, then the connection stops sending (FIN) and drops what the
+client still sends for a moment before it closes: closed at once with unread
+bytes, the socket would reset, and the client could lose the answer unread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import httptools
+from uvicorn.config import Config
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.server import ServerState
+
+from relay.config import Settings
+from relay.ids import random_hex
+from relay.jsonutil import dumps
+from relay.web.errors import Problem, error_body
+
+logger = logging.getLogger("relay.http")
+
+# How long a refused connection still reads (and drops) what the client sends.
+LINGER_SECONDS = 2.0
+# ": " and CRLF around each header line; httptools hands over the name and value only.
+HEADER_FRAMING = 4
+NOT_HTTP = Problem(400, "bad_request", "The request is not valid HTTP/1.1.")
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionBounds:
+    """What one connection allows a client (see the settings of the same names)."""
+
+    max_header_bytes: int
+    max_headers: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ConnectionBounds:
+        return cls(settings.max_header_bytes, settings.max_headers)
+
+
+@cache
+def process_bounds() -> ConnectionBounds:
+    """The bounds, read once per process from the settings, as `create_app` reads them.
+
+    uvicorn builds each connection's protocol itself, in every worker, from the class
+    named to it: reading the settings is the only way in for Relay's values.
+    """
+    return ConnectionBounds.from_settings(Settings())
+
+
+@dataclass(slots=True)
+class Head:
+    """The request head being received: its size so far, and its headers.
+
+    httptools hands over the request line in pieces and each header once it is
+    whole; a header still arriving waits in its buffer, unseen. So each chunk that
+    arrives while the head is unfinished, and leaves it unfinished, counts whole in
+    `unparsed`: every byte of it belongs to the head. The larger of the two counts
+    never exceeds the head's real size, and grows with every byte a header that
+    never ends still sends.
+    """
+
+    open: bool = False
+    parsed: int = 0  # the request line and the whole headers
+    unparsed: int = 0  # the chunks that arrived inside the head
+    headers: int = 0
+
+
+class HeadRefused(Exception):
+    """Raised in a parser callback to stop the parser; the refusal is already decided."""
+
+
+class RelayHttpProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.bounds = process_bounds()
+        self.head = Head()
+        self.refusal: Problem | None = None  # decided in a callback, answered after it
+        self.refused = False
+
+    def data_received(self, data: bytes) -> None:
+        """Parse `data`; a head past its bounds, or what the parser refuses, is refused."""
+        if self.refused:
+            return  # the refusal is out: what still comes is dropped until the close
+        self._unset_keepalive_if_required()
+        head = self.head
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade()
+        except httptools.HttpParserError:
+            self.refuse(self.refusal or NOT_HTTP)
+        else:
+            if head.open and head is self.head:  # no new request began in this chunk
+                head.unparsed += len(data)
+                if head.unparsed > self.bounds.max_header_bytes:
+                    self.refuse(self._head_too_large())
+
+    def _upgrade(self) -> None:
+        """What uvicorn does with an upgrade request (WebSocket, or a warning)."""
+        if self._should_upgrade():
+            self.handle_websocket_upgrade()
+        else:
+            self._unsupported_upgrade_warning()
+
+    # Parser callbacks
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self.head = Head(open=True)
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url), headers=0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value) + HEADER_FRAMING, headers=1)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self.head.open = False
+        super().on_headers_complete()
+
+    def _count(self, size: int, headers: int) -> None:
+        head = self.head
+        head.parsed += size
+        head.headers += headers
+        if head.parsed > self.bounds.max_header_bytes or head.headers > self.bounds.max_headers:
+            self.refusal = self._head_too_large()
+            raise HeadRefused
+
+    def _head_too_large(self) -> Problem:
+        bounds = self.bounds
+        if self.head.headers > bounds.max_headers:
+            message = f"The request has more than {bounds.max_headers} headers."
+        else:
+            message = f"The request line and headers exceed {bounds.max_header_bytes} bytes."
+        return Problem(431, "headers_too_large", message)
+
+    # Refusals
+
+    def refuse(self, problem: Problem) -> None:
+        """Answer `problem` in Relay's error shape and close the connection.
+
+        If an answer of the app's is being sent on this connection, there is no room
+        for another: the connection just closes. If the app is reading the refused
+        request, it learns that the client is gone, and its answer is dropped.
+        """
+        self.refused = True
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete:
+            if cycle.response_started:
+                self.transport.close()
+                return
+            cycle.disconnected = True
+            cycle.message_event.set()
+        logger.info("request refused", extra={"status": problem.status, "error": problem.code})
+        self.transport.write(self._answer(problem))
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+    def _answer(self, problem: Problem) -> bytes:
+        request_id = random_hex(16)
+        body = dumps(error_body(problem.code, problem.message, request_id))
+        parts = [STATUS_LINE[problem.status]]
+        for name, value in self.server_state.default_headers:
+            parts += [name, b": ", value, b"\r\n"]
+        parts += [
+            b"content-type: application/json\r\n",
+            b"content-length: %d\r\n" % len(body),
+            b"x-request-id: %s\r\n" % request_id.encode(),
+            b"connection: close\r\n\r\n",
+            body,
+        ]
+        return b"".join(parts)

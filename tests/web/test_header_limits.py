@@ -1,0 +1,109 @@
+"""Request heads against a real `relay serve`: too large, too many headers, never
+finished (memory), not HTTP at all. Each refusal is a clean answer in the one error
+shape, and the server's memory stays flat."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.support.processes import Instance, relay_instances, rss_kib, sqlite_env
+from tests.support.raw_http import (
+    RawResponse,
+    answered,
+    connect,
+    exchange,
+    parse,
+    read_to_close,
+    send,
+)
+
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
+HEALTH = b"GET /health HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n"
+MIB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """Relay with its default bounds (32 KiB of head, 100 headers)."""
+    env = sqlite_env(tmp_path_factory.mktemp("relay"))
+    with relay_instances(env, 1) as (instance,):
+        yield instance
+
+
+def assert_refused(response: RawResponse, status: int, code: str) -> str:
+    """The one error shape, with its own request id, and the connection closing."""
+    assert response.status == status, response
+    assert response.header("content-type") == "application/json"
+    assert response.header("connection") == "close"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["request_id"] == response.header("x-request-id")
+    assert GENERATED_ID.match(error["request_id"])
+    message: str = error["message"]
+    return message
+
+
+def test_a_header_of_a_megabyte_is_431(served: Instance) -> None:
+    big = HEALTH + b"X-Big: " + b"a" * MIB + b"\r\n\r\n"
+    message = assert_refused(exchange(served, big), 431, "headers_too_large")
+    assert "32768 bytes" in message
+
+
+def test_ten_megabytes_of_headers_are_431(served: Instance) -> None:
+    line = b"X-Filler: " + b"b" * 1000 + b"\r\n"
+    many = HEALTH + line * (10 * MIB // len(line)) + b"\r\n"
+    assert_refused(exchange(served, many), 431, "headers_too_large")
+
+
+def test_a_long_request_line_is_431(served: Instance) -> None:
+    request = b"GET /health?" + b"q" * 40_000 + b" HTTP/1.1\r\nHost: relay\r\n\r\n"
+    assert_refused(exchange(served, request), 431, "headers_too_large")
+
+
+def test_more_headers_than_allowed_are_431(served: Instance) -> None:
+    # 101 short headers are far under the byte cap: the count refuses them.
+    many = HEALTH + b"".join(b"X-H%d: v\r\n" % i for i in range(101)) + b"\r\n"
+    message = assert_refused(exchange(served, many), 431, "headers_too_large")
+    assert "100 headers" in message
+
+
+def test_heads_within_the_bounds_are_served(served: Instance) -> None:
+    # 95 headers (with Host and Connection) and 20 KB in all: under both bounds.
+    some = HEALTH + b"".join(b"X-H%d: %s\r\n" % (i, b"c" * 200) for i in range(95)) + b"\r\n"
+    response = exchange(served, some)
+    assert response.status == 200, response
+    assert response.json()["status"] == "ok"
+
+
+def test_what_is_not_http_is_400_in_the_error_shape(served: Instance) -> None:
+    for garbage in (b"GET\r\n\r\n", b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"):
+        assert_refused(exchange(served, garbage), 400, "bad_request")
+
+
+def test_unfinished_heads_do_not_grow_memory(served: Instance) -> None:
+    """Ten connections each send up to 20 MiB of one header that never ends: each is
+    refused once past the cap, and the server's memory stays flat."""
+    block = b"a" * MIB
+    sockets = [connect(served) for _ in range(10)]
+    try:
+        before = peak = rss_kib(served.process.pid)
+        sending = list(sockets)
+        for sock in sending:
+            send(sock, b"GET /health HTTP/1.1\r\nHost: relay\r\nX-Endless: ")
+        for _ in range(20):
+            # A socket the server answered (or closed) is done; the others send on.
+            sending = [s for s in sending if not answered(s) and send(s, block)]
+            peak = max(peak, rss_kib(served.process.pid))
+            if not sending:
+                break
+        assert (peak - before) * 1024 < 30 * MIB, f"grew {(peak - before) // 1024} MiB"
+        assert sending == []  # every connection was refused, none took 20 MiB
+        for sock in sockets:
+            assert_refused(parse(read_to_close(sock)), 431, "headers_too_large")
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert exchange(served, HEALTH + b"\r\n").status == 200  # and it still serves
