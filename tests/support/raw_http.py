@@ -3,6 +3,7 @@ never finished, bytes trickled one at a time, HTTP/1.0."""
 
 from __future__ import annotations
 
+import re
 import select
 import socket
 import time
@@ -12,6 +13,8 @@ from typing import Any
 import orjson
 
 from tests.support.processes import Instance
+
+GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,40 @@ def parse(raw: bytes) -> RawResponse:
     return RawResponse(int(status_line.split()[1]), headers, body)
 
 
+def dechunk(body: bytes) -> bytes:
+    """A chunked body's content (RFC 9112, section 7.1; no chunk extensions or trailers)."""
+    content = bytearray()
+    while True:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return bytes(content)
+        content += body[:size]
+        assert body[size : size + 2] == b"\r\n", f"bad chunk end in {body[:200]!r}"
+        body = body[size + 2 :]
+
+
 def exchange(instance: Instance, request: bytes, deadline: float = 10.0) -> RawResponse:
     """Send `request` on a new connection and read the answer until the server closes."""
     with connect(instance) as sock:
         send(sock, request)
         return parse(read_to_close(sock, deadline))
+
+
+def assert_refused(
+    response: RawResponse, status: int, code: str, request_id: str | None = None
+) -> str:
+    """A refusal of the connection itself: the one error shape, the connection closing,
+    and `request_id` (the caller's) or a new one. Returns the error's message."""
+    assert response.status == status, response
+    assert response.header("content-type") == "application/json"
+    assert response.header("connection") == "close"
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["request_id"] == response.header("x-request-id")
+    if request_id is None:
+        assert GENERATED_ID.match(error["request_id"])
+    else:
+        assert error["request_id"] == request_id
+    message: str = error["message"]
+    return message

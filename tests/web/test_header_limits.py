@@ -4,15 +4,14 @@ shape, and the server's memory stays flat."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
 import pytest
 
 from tests.support.processes import Instance, relay_instances, rss_kib, sqlite_env
 from tests.support.raw_http import (
-    RawResponse,
     answered,
+    assert_refused,
     connect,
     exchange,
     parse,
@@ -20,7 +19,6 @@ from tests.support.raw_http import (
     send,
 )
 
-GENERATED_ID = re.compile(r"^[0-9a-f]{32}$")
 HEALTH = b"GET /health HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n"
 MIB = 1024 * 1024
 
@@ -31,19 +29,6 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     env = sqlite_env(tmp_path_factory.mktemp("relay"))
     with relay_instances(env, 1) as (instance,):
         yield instance
-
-
-def assert_refused(response: RawResponse, status: int, code: str) -> str:
-    """The one error shape, with its own request id, and the connection closing."""
-    assert response.status == status, response
-    assert response.header("content-type") == "application/json"
-    assert response.header("connection") == "close"
-    error = response.json()["error"]
-    assert error["code"] == code
-    assert error["request_id"] == response.header("x-request-id")
-    assert GENERATED_ID.match(error["request_id"])
-    message: str = error["message"]
-    return message
 
 
 def test_a_header_of_a_megabyte_is_431(served: Instance) -> None:

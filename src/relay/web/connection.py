@@ -2,16 +2,28 @@
 
 uvicorn with httptools (what `relay serve` runs: `http="auto"` picks it when it is
 installed) takes request heads of any size: a header still arriving is buffered
-whole, however large, and headers are not counted. uvicorn has no public option
-for either (its `h11_max_incomplete_event_size` applies to h11 only), so
+whole, however large, and headers are not counted. Nor does it bound the time a
+client takes to send a request: a connection that sends nothing, or one header
+line a second, is held for as long as the client likes. uvicorn has no public
+option for these (its `h11_max_incomplete_event_size` applies to h11 only), so
 `relay serve` names this protocol to uvicorn through `uvicorn.Config`'s public
 `http=` parameter. It adds:
 
 - a cap on the request head (the request line and the headers together,
   `MAX_HEADER_BYTES`) and on the number of headers (`MAX_HEADERS`): past either,
   `431` in Relay's error shape, and the connection closes;
+- a time to receive each request, head and body, from its first byte
+  (`REQUEST_READ_TIMEOUT`): past it, `408` (if no answer has begun) and the
+  connection closes;
+- the keep-alive time (`KEEPALIVE_TIMEOUT`, uvicorn's own timer) before a
+  connection's first request too, and whatever the client sends between
+  requests (blank lines) does not restart it: uvicorn starts it only once an
+  answer is sent, and stops it at any byte;
 - Relay's error shape for a request the parser refuses (`400`), where uvicorn
   answers plain text.
+
+The timeouts bound receiving a request, never answering it: once a request has
+been read, its answer (an SSE stream of minutes) takes as long as it needs.
 
 A refusal is written, then the connection stops sending (FIN) and drops what the
 client still sends for a moment before it closes: closed at once with unread
@@ -28,13 +40,17 @@ from typing import Any
 
 import httptools
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import (
+    STATUS_LINE,
+    HttpToolsProtocol,
+    RequestResponseCycle,
+)
 from uvicorn.server import ServerState
 
 from relay.config import Settings
-from relay.ids import random_hex
 from relay.jsonutil import dumps
 from relay.web.errors import Problem, error_body
+from relay.web.middleware.context import request_id_of
 
 logger = logging.getLogger("relay.http")
 
@@ -51,10 +67,11 @@ class ConnectionBounds:
 
     max_header_bytes: int
     max_headers: int
+    request_read_timeout: float
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConnectionBounds:
-        return cls(settings.max_header_bytes, settings.max_headers)
+        return cls(settings.max_header_bytes, settings.max_headers, settings.request_read_timeout)
 
 
 @cache
@@ -102,12 +119,29 @@ class RelayHttpProtocol(HttpToolsProtocol):
         self.head = Head()
         self.refusal: Problem | None = None  # decided in a callback, answered after it
         self.refused = False
+        self.reading = False  # from a request's first byte to its last
+        self.read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(  # type: ignore[override]
+        self, transport: asyncio.Transport
+    ) -> None:
+        super().connection_made(transport)
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_read_timer()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Parse `data`; a head past its bounds, or what the parser refuses, is refused."""
+        """Parse `data`; a head past its bounds, or what the parser refuses, is refused.
+
+        Unlike uvicorn's, this does not stop the keep-alive timer: a request's first
+        byte does (`on_message_begin`), so bytes that begin no request keep nothing open.
+        """
         if self.refused:
             return  # the refusal is out: what still comes is dropped until the close
-        self._unset_keepalive_if_required()
         head = self.head
         try:
             self.parser.feed_data(data)
@@ -133,6 +167,11 @@ class RelayHttpProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self.head = Head(open=True)
+        self._unset_keepalive_if_required()
+        self.reading = True
+        if not self._answering_another():
+            self._start_read_timer()
+        # else: pipelined behind an answer still due; its time starts after that answer.
 
     def on_url(self, url: bytes) -> None:
         self._count(len(url), headers=0)
@@ -145,6 +184,19 @@ class RelayHttpProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self.head.open = False
         super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self.reading = False
+        self._stop_read_timer()
+
+    def on_response_complete(self) -> None:
+        """After uvicorn's: a request still arriving may now have the connection's attention."""
+        super().on_response_complete()
+        if self.reading and not self.refused:
+            self._unset_keepalive_if_required()  # uvicorn set it, but a request is under way
+            if self.read_timer is None and not self._answering_another():
+                self._start_read_timer()
 
     def _count(self, size: int, headers: int) -> None:
         head = self.head
@@ -162,31 +214,72 @@ class RelayHttpProtocol(HttpToolsProtocol):
             message = f"The request line and headers exceed {bounds.max_header_bytes} bytes."
         return Problem(431, "headers_too_large", message)
 
+    # The request's time
+
+    def _start_read_timer(self) -> None:
+        self.read_timer = self.loop.call_later(
+            self.bounds.request_read_timeout, self._read_timed_out
+        )
+
+    def _stop_read_timer(self) -> None:
+        if self.read_timer is not None:
+            self.read_timer.cancel()
+            self.read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self.read_timer = None
+        seconds = self.bounds.request_read_timeout
+        message = f"The request was not received within {seconds:g} seconds."
+        self.refuse(Problem(408, "request_timeout", message))
+
+    # Whose answer is due
+
+    def _own_cycle(self) -> RequestResponseCycle | None:
+        """The cycle of the request arriving, once its head is in (uvicorn makes it then)."""
+        return self.cycle if self.reading and not self.head.open else None
+
+    def _answering_another(self) -> bool:
+        """Whether an answer to an earlier request than the one arriving is still due."""
+        if self.pipeline:  # requests queued behind one being answered
+            return True
+        cycle = self.cycle
+        return cycle is not None and cycle is not self._own_cycle() and not cycle.response_complete
+
     # Refusals
 
     def refuse(self, problem: Problem) -> None:
         """Answer `problem` in Relay's error shape and close the connection.
 
-        If an answer of the app's is being sent on this connection, there is no room
-        for another: the connection just closes. If the app is reading the refused
-        request, it learns that the client is gone, and its answer is dropped.
+        Answers go out in the order of the requests: while an earlier request's answer
+        is still due, or once the refused request has an answer of the app's under way,
+        there is no room for this one, and the connection just closes. If the app is
+        reading the refused request, it learns that the client is gone, and whatever
+        it answers is dropped.
         """
+        own = self._own_cycle()
+        no_room = self._answering_another() or (own is not None and own.response_started)
         self.refused = True
-        cycle = self.cycle
-        if cycle is not None and not cycle.response_complete:
-            if cycle.response_started:
-                self.transport.close()
-                return
-            cycle.disconnected = True
-            cycle.message_event.set()
-        logger.info("request refused", extra={"status": problem.status, "error": problem.code})
-        self.transport.write(self._answer(problem))
+        self.reading = False
+        self._stop_read_timer()
+        self._unset_keepalive_if_required()
+        if no_room:
+            self.transport.close()
+            return
+        if own is not None:
+            own.disconnected = True
+            own.message_event.set()
+        # The caller's X-Request-ID, if its header came before the refusal.
+        request_id = request_id_of(self.headers or ())
+        logger.info(
+            "request refused",
+            extra={"request_id": request_id, "status": problem.status, "error": problem.code},
+        )
+        self.transport.write(self._answer(problem, request_id))
         if self.transport.can_write_eof():
             self.transport.write_eof()
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
-    def _answer(self, problem: Problem) -> bytes:
-        request_id = random_hex(16)
+    def _answer(self, problem: Problem, request_id: str) -> bytes:
         body = dumps(error_body(problem.code, problem.message, request_id))
         parts = [STATUS_LINE[problem.status]]
         for name, value in self.server_state.default_headers:

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from relay.backends.base import BackendBusy, BackendError, BackendTimeout, BackendUnavailable
@@ -78,6 +79,14 @@ STORE_DOWN = Problem(
     "database_unavailable",
     "The database is unavailable; try again shortly.",
     {"Retry-After": "5"},
+)
+
+
+# The connection closed while the body was being read: the client left, or Relay cut it
+# off (web/connection.py's read timeout). No one reads this answer; it names the request
+# in the access log with nginx's status for it, and it is no error of Relay's to log.
+CLIENT_GONE = Problem(
+    499, "client_closed_request", "The connection closed before the request was read."
 )
 
 
@@ -168,6 +177,10 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, STORE_DOWN)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return error_response(request.scope, CLIENT_GONE)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return error_response(request.scope, invalid_request(exc))
@@ -203,5 +216,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BackendError, _backend_error)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)
