@@ -20,7 +20,9 @@ option for these (its `h11_max_incomplete_event_size` applies to h11 only), so
   requests (blank lines) does not restart it: uvicorn starts it only once an
   answer is sent, and stops it at any byte;
 - Relay's error shape for a request the parser refuses (`400`), where uvicorn
-  answers plain text.
+  answers plain text;
+- an HTTP/1.0 request's answer of unknown length (an SSE stream) ended by the
+  close, where uvicorn chunks it (`CloseDelimitedCycle`).
 
 The timeouts bound receiving a request, never answering it: once a request has
 been read, its answer (an SSE stream of minutes) takes as long as it needs.
@@ -39,6 +41,7 @@ from functools import cache
 from typing import Any
 
 import httptools
+from uvicorn._types import ASGISendEvent, HTTPResponseStartEvent
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import (
     STATUS_LINE,
@@ -100,6 +103,38 @@ class Head:
     parsed: int = 0  # the request line and the whole headers
     unparsed: int = 0  # the chunks that arrived inside the head
     headers: int = 0
+
+
+class CloseDelimitedCycle(RequestResponseCycle):
+    """An HTTP/1.0 request's cycle: an answer of unknown length (an SSE stream) goes out
+    as it comes and ends with the connection, never chunked.
+
+    HTTP/1.0 has no chunked transfer coding, and a server must not send one to an
+    HTTP/1.0 client (RFC 9112, section 6.1), which would read the chunk sizes as part
+    of the body. uvicorn's cycle chunks every answer that declares no length; this one
+    marks such an answer as not chunked, then lets each part through as a length of
+    its own. uvicorn closes an HTTP/1.0 connection after its answer, which ends it.
+    """
+
+    close_delimited = False
+
+    async def send(self, message: ASGISendEvent) -> None:
+        if message["type"] == "http.response.start" and not self.response_started:
+            if _length_unknown(message, self.scope["method"]):
+                self.close_delimited = True
+                self.chunked_encoding = False  # so uvicorn adds no Transfer-Encoding
+        elif message["type"] == "http.response.body" and self.close_delimited:
+            # uvicorn checks each part against the length left: each part is all there is.
+            self.expected_content_length = len(message.get("body", b""))
+        await super().send(message)
+
+
+def _length_unknown(start: HTTPResponseStartEvent, method: str) -> bool:
+    """Whether uvicorn would chunk this answer: it has a body and declares no length."""
+    if method == "HEAD" or start["status"] in (204, 304):
+        return False
+    headers = start["headers"] = list(start.get("headers", ()))  # read twice: not an iterator
+    return not any(name.lower() in (b"content-length", b"transfer-encoding") for name, _ in headers)
 
 
 class HeadRefused(Exception):
@@ -183,7 +218,12 @@ class RelayHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         self.head.open = False
+        before = self.cycle
         super().on_headers_complete()
+        if self.cycle is not before and self.scope["http_version"] == "1.0":
+            # uvicorn makes the cycle itself; its class changes here, before the app's
+            # task (just created) first runs. It adds no state, only its own `send`.
+            self.cycle.__class__ = CloseDelimitedCycle
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
