@@ -4,6 +4,7 @@ shape, and the server's memory stays flat."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -61,6 +62,32 @@ def test_heads_within_the_bounds_are_served(served: Instance) -> None:
     response = exchange(served, some)
     assert response.status == 200, response
     assert response.json()["status"] == "ok"
+
+
+def test_a_head_sent_in_parts_is_measured_whole(served: Instance) -> None:
+    # Each part is under the cap, the head is not.
+    line = b"X-Part: " + b"p" * 990 + b"\r\n"
+    with connect(served) as sock:
+        send(sock, HEALTH + line * 20)
+        time.sleep(0.2)  # so the parts arrive apart
+        send(sock, line * 20 + b"\r\n")
+        response = parse(read_to_close(sock))
+    assert_refused(response, 431, "headers_too_large")
+
+
+def test_a_head_near_the_cap_with_its_body_is_served(served: Instance) -> None:
+    # Head and body arrive together, more than the cap between them: only the head counts.
+    body = b'{"api_key": "rly_' + b"k" * 20_000 + b'"}'
+    head = (
+        b"POST /auth/token HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n"
+        + b"X-Pad: "
+        + b"h" * 31_000
+        + b"\r\n"
+        + b"Content-Length: %d\r\n\r\n" % len(body)
+    )
+    response = exchange(served, head + body)
+    assert response.status == 422, response  # the body was read whole: its key is too long
+    assert response.json()["error"]["details"][0]["field"] == "api_key"
 
 
 def test_what_is_not_http_is_400_in_the_error_shape(served: Instance) -> None:

@@ -87,24 +87,6 @@ def process_bounds() -> ConnectionBounds:
     return ConnectionBounds.from_settings(Settings())
 
 
-@dataclass(slots=True)
-class Head:
-    """The request head being received: its size so far, and its headers.
-
-    httptools hands over the request line in pieces and each header once it is
-    whole; a header still arriving waits in its buffer, unseen. So each chunk that
-    arrives while the head is unfinished, and leaves it unfinished, counts whole in
-    `unparsed`: every byte of it belongs to the head. The larger of the two counts
-    never exceeds the head's real size, and grows with every byte a header that
-    never ends still sends.
-    """
-
-    open: bool = False
-    parsed: int = 0  # the request line and the whole headers
-    unparsed: int = 0  # the chunks that arrived inside the head
-    headers: int = 0
-
-
 class CloseDelimitedCycle(RequestResponseCycle):
     """An HTTP/1.0 request's cycle: an answer of unknown length (an SSE stream) goes out
     as it comes and ends with the connection, never chunked.
@@ -142,6 +124,18 @@ class HeadRefused(Exception):
 
 
 class RelayHttpProtocol(HttpToolsProtocol):
+    """uvicorn's protocol, bounded. Its per-request work is a few attribute updates:
+    a request head's size is known exactly only when it might be too large.
+
+    httptools hands over each header once it is whole; a header still arriving
+    waits in its buffer, unseen. So the head is measured by the chunks it came in:
+    `head_first`, the chunk it began in, and `head_later`, every chunk that arrived
+    while it was open. Their sum bounds its size from above: only past the cap is
+    the head measured exactly, once whole. `head_later` alone bounds it from below
+    while it is unfinished (each such chunk is the head's, whole), so a header that
+    never ends is refused once `head_later` passes the cap.
+    """
+
     def __init__(
         self,
         config: Config,
@@ -151,10 +145,14 @@ class RelayHttpProtocol(HttpToolsProtocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self.bounds = process_bounds()
-        self.head = Head()
+        self.chunk_size = 0  # of the chunk being parsed
+        self.head_open = False
+        self.head_first = 0
+        self.head_later = 0
         self.refusal: Problem | None = None  # decided in a callback, answered after it
         self.refused = False
         self.reading = False  # from a request's first byte to its last
+        self.read_deadline: float | None = None  # the arriving request's, while it counts
         self.read_timer: asyncio.TimerHandle | None = None
 
     def connection_made(  # type: ignore[override]
@@ -166,7 +164,7 @@ class RelayHttpProtocol(HttpToolsProtocol):
         )
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop_read_timer()
+        self._cancel_read_timer()
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -177,7 +175,9 @@ class RelayHttpProtocol(HttpToolsProtocol):
         """
         if self.refused:
             return  # the refusal is out: what still comes is dropped until the close
-        head = self.head
+        self.chunk_size = len(data)
+        if self.head_open:
+            self.head_later += len(data)
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -185,10 +185,9 @@ class RelayHttpProtocol(HttpToolsProtocol):
         except httptools.HttpParserError:
             self.refuse(self.refusal or NOT_HTTP)
         else:
-            if head.open and head is self.head:  # no new request began in this chunk
-                head.unparsed += len(data)
-                if head.unparsed > self.bounds.max_header_bytes:
-                    self.refuse(self._head_too_large())
+            # Still open after this chunk (a head that began in it starts from 0 again).
+            if self.head_open and self.head_later > self.bounds.max_header_bytes:
+                self.refuse(self._head_too_large())
 
     def _upgrade(self) -> None:
         """What uvicorn does with an upgrade request (WebSocket, or a warning)."""
@@ -201,23 +200,24 @@ class RelayHttpProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        self.head = Head(open=True)
+        self.head_open = True
+        self.head_first = self.chunk_size
+        self.head_later = 0
         self._unset_keepalive_if_required()
         self.reading = True
         if not self._answering_another():
             self._start_read_timer()
         # else: pipelined behind an answer still due; its time starts after that answer.
 
-    def on_url(self, url: bytes) -> None:
-        self._count(len(url), headers=0)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._count(len(name) + len(value) + HEADER_FRAMING, headers=1)
-        super().on_header(name, value)
-
     def on_headers_complete(self) -> None:
-        self.head.open = False
+        self.head_open = False
+        bounds = self.bounds
+        if len(self.headers) > bounds.max_headers or (
+            self.head_first + self.head_later > bounds.max_header_bytes
+            and self._head_size() > bounds.max_header_bytes
+        ):
+            self.refusal = self._head_too_large()
+            raise HeadRefused
         before = self.cycle
         super().on_headers_complete()
         if self.cycle is not before and self.scope["http_version"] == "1.0":
@@ -228,46 +228,52 @@ class RelayHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self.reading = False
-        self._stop_read_timer()
+        self.read_deadline = None
 
     def on_response_complete(self) -> None:
         """After uvicorn's: a request still arriving may now have the connection's attention."""
         super().on_response_complete()
         if self.reading and not self.refused:
             self._unset_keepalive_if_required()  # uvicorn set it, but a request is under way
-            if self.read_timer is None and not self._answering_another():
+            if self.read_deadline is None and not self._answering_another():
                 self._start_read_timer()
 
-    def _count(self, size: int, headers: int) -> None:
-        head = self.head
-        head.parsed += size
-        head.headers += headers
-        if head.parsed > self.bounds.max_header_bytes or head.headers > self.bounds.max_headers:
-            self.refusal = self._head_too_large()
-            raise HeadRefused
+    def _head_size(self) -> int:
+        """The whole head's size, as httptools handed it over (request target, headers)."""
+        framed = sum(len(name) + len(value) + HEADER_FRAMING for name, value in self.headers)
+        return len(self.url) + framed
 
     def _head_too_large(self) -> Problem:
         bounds = self.bounds
-        if self.head.headers > bounds.max_headers:
+        if self.headers is not None and len(self.headers) > bounds.max_headers:
             message = f"The request has more than {bounds.max_headers} headers."
         else:
             message = f"The request line and headers exceed {bounds.max_header_bytes} bytes."
         return Problem(431, "headers_too_large", message)
 
-    # The request's time
+    # The request's time. One timer per connection, not per request: a request read
+    # in time only clears its deadline, and the timer, when it fires, moves on to the
+    # deadline of the request arriving then, if any.
 
     def _start_read_timer(self) -> None:
-        self.read_timer = self.loop.call_later(
-            self.bounds.request_read_timeout, self._read_timed_out
-        )
+        self.read_deadline = deadline = self.loop.time() + self.bounds.request_read_timeout
+        if self.read_timer is None:
+            self.read_timer = self.loop.call_at(deadline, self._read_timer_fired)
 
-    def _stop_read_timer(self) -> None:
+    def _cancel_read_timer(self) -> None:
+        self.read_deadline = None
         if self.read_timer is not None:
             self.read_timer.cancel()
             self.read_timer = None
 
-    def _read_timed_out(self) -> None:
+    def _read_timer_fired(self) -> None:
         self.read_timer = None
+        deadline = self.read_deadline
+        if deadline is None:
+            return  # no request is arriving against the clock
+        if deadline > self.loop.time():  # a later request's deadline
+            self.read_timer = self.loop.call_at(deadline, self._read_timer_fired)
+            return
         seconds = self.bounds.request_read_timeout
         message = f"The request was not received within {seconds:g} seconds."
         self.refuse(Problem(408, "request_timeout", message))
@@ -276,7 +282,7 @@ class RelayHttpProtocol(HttpToolsProtocol):
 
     def _own_cycle(self) -> RequestResponseCycle | None:
         """The cycle of the request arriving, once its head is in (uvicorn makes it then)."""
-        return self.cycle if self.reading and not self.head.open else None
+        return self.cycle if self.reading and not self.head_open else None
 
     def _answering_another(self) -> bool:
         """Whether an answer to an earlier request than the one arriving is still due."""
@@ -300,7 +306,7 @@ class RelayHttpProtocol(HttpToolsProtocol):
         no_room = self._answering_another() or (own is not None and own.response_started)
         self.refused = True
         self.reading = False
-        self._stop_read_timer()
+        self._cancel_read_timer()
         self._unset_keepalive_if_required()
         if no_room:
             self.transport.close()
