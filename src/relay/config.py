@@ -79,6 +79,12 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(1_048_576, ge=1024)
     max_message_chars: int = Field(32_000, ge=1)
     cors_origins: str = ""  # comma-separated exact origins browser apps may call from
+    # The HTTP connection (web/connection.py): how large a request head may be, and how
+    # long a client may take to send a request or leave its connection idle.
+    max_header_bytes: int = Field(32_768, ge=1024, le=1_048_576)
+    max_headers: int = Field(100, ge=1, le=10_000)
+    request_read_timeout: float = Field(30.0, gt=0, le=3600)
+    keepalive_timeout: int = Field(5, ge=1, le=3600)  # whole seconds: uvicorn's type
 
     bcrypt_rounds: int = Field(12, ge=4, le=16)
     client_cache_ttl: float = Field(30.0, ge=0)

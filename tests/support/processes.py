@@ -127,3 +127,8 @@ def relay_instances(
             except subprocess.TimeoutExpired:
                 instance.process.kill()
                 instance.process.wait(timeout=10)
+
+
+def sqlite_env(home: Path, **settings: str) -> dict[str, str]:
+    """relay_env on an SQLite database in `home` (HOME too), with `settings` on top."""
+    return relay_env({"HOME": str(home), "DATABASE_URL": f"sqlite:///{home}/relay.db", **settings})

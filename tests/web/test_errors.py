@@ -64,6 +64,24 @@ async def test_wrong_method_is_405(app: Running) -> None:
     assert_error(await app.client.put("/health", json={}), 405, "method_not_allowed")
 
 
+async def test_a_405_allows_every_method_of_its_path(app: Running) -> None:
+    # Each method of a path is a route of its own; the header names the path's, all of them.
+    allowed = {
+        "/admin/clients": "GET, POST",
+        "/admin/clients/cl_anything": "GET, PATCH, DELETE",
+        "/admin/clients/cl_anything/regenerate-key": "POST",
+        "/auth/token": "POST",
+        "/health": "GET",
+    }
+    for path, allow in allowed.items():
+        for method in ("PUT", "DELETE", "POST"):
+            if method in allow:
+                continue
+            response = await app.client.request(method, path)
+            assert_error(response, 405, "method_not_allowed")
+            assert response.headers["allow"] == allow, (method, path)
+
+
 async def test_body_over_the_cap_is_413(app: Running) -> None:
     big = b'{"api_key": "' + b"x" * (1024 * 1024) + b'"}'
     response = await app.client.post(

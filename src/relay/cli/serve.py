@@ -62,6 +62,10 @@ def serve(settings: Settings, args: argparse.Namespace) -> None:
         host=host,
         port=port,
         workers=args.workers,
+        # uvicorn's httptools protocol with bounds on request heads and on the time to
+        # send one (web/connection.py), named as the app is: relay.cli never imports web.
+        http="relay.web.connection:RelayHttpProtocol",
+        timeout_keep_alive=settings.keepalive_timeout,
         log_config=log_config(settings.log_level, settings.log_format),
         access_log=False,  # Relay writes its own access log, without query strings
         server_header=False,

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 
 from relay.backends.base import BackendBusy, BackendError, BackendTimeout, BackendUnavailable
@@ -22,6 +23,7 @@ from relay.limits.decision import RateLimited
 from relay.storage.base import StoreUnavailable
 from relay.web.context import context_of
 from relay.web.responses import JSONResponse
+from relay.web.routing import allowed_methods
 from relay.web.server_timing import server_timing
 
 logger = logging.getLogger("relay.errors")
@@ -77,6 +79,14 @@ STORE_DOWN = Problem(
     "database_unavailable",
     "The database is unavailable; try again shortly.",
     {"Retry-After": "5"},
+)
+
+
+# The connection closed while the body was being read: the client left, or Relay cut it
+# off (web/connection.py's read timeout). No one reads this answer; it names the request
+# in the access log with nginx's status for it, and it is no error of Relay's to log.
+CLIENT_GONE = Problem(
+    499, "client_closed_request", "The connection closed before the request was read."
 )
 
 
@@ -167,6 +177,10 @@ async def _store_unavailable(request: Request, exc: Exception) -> Response:
     return error_response(request.scope, STORE_DOWN)
 
 
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    return error_response(request.scope, CLIENT_GONE)
+
+
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     return error_response(request.scope, invalid_request(exc))
@@ -179,6 +193,8 @@ async def _http_error(request: Request, exc: Exception) -> Response:
         exc.status_code, str(exc.detail)
     )
     headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(allowed_methods(request.app.router.routes, request.scope))
     return error_response(request.scope, Problem(exc.status_code, code, message, headers))
 
 
@@ -200,5 +216,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BackendError, _backend_error)
     app.add_exception_handler(StoreUnavailable, _store_unavailable)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_gone)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected_error)

@@ -15,14 +15,19 @@ route class; nothing else of FastAPI is overridden or read.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterable
 from typing import Any
 
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match
+from starlette.routing import Route as StarletteRoute
+from starlette.types import Scope
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+# The order methods are listed in an Allow header; any other comes after, alphabetically.
+METHOD_ORDER = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class Route(APIRoute):
@@ -48,3 +53,19 @@ def _check_signature(path: str, endpoint: Callable[..., Any]) -> None:
     parameters = list(inspect.signature(endpoint, eval_str=True).parameters.values())
     if len(parameters) != 1 or parameters[0].annotation is not Request:
         raise TypeError(f"the endpoint of {path} must take only `request: Request`")
+
+
+def allowed_methods(routes: Iterable[BaseRoute], scope: Scope) -> list[str]:
+    """Every method some route of the request's path accepts: a 405's Allow header.
+
+    Each method of a path is a route of its own, and the one that answers a 405 knows
+    only its own methods; the header must name the path's, all of them.
+    """
+    methods: set[str] = set()
+    for route in routes:
+        if isinstance(route, StarletteRoute) and route.methods:
+            match, _ = route.matches(scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    ordered = [method for method in METHOD_ORDER if method in methods]
+    return ordered + sorted(methods - set(METHOD_ORDER))

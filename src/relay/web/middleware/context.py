@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -32,7 +33,7 @@ class ContextMiddleware:
         started = time.perf_counter()
         backend = BackendTime()
         token = backend_time.set(backend)
-        context = start_context(scope, _request_id(scope), started, backend)
+        context = start_context(scope, request_id_of(scope["headers"]), started, backend)
         id_header = (b"x-request-id", context.request_id.encode())
 
         async def send_with_headers(message: Message) -> None:
@@ -55,8 +56,9 @@ class ContextMiddleware:
             backend_time.reset(token)
 
 
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
+def request_id_of(headers: Iterable[tuple[bytes, bytes]]) -> str:
+    """The caller's X-Request-ID (the first) if it is sane, else a new one."""
+    for name, value in headers:
         if name == b"x-request-id":
             candidate = value.decode("latin-1")
             return candidate if REQUEST_ID.match(candidate) else random_hex(16)
