@@ -9,7 +9,8 @@ by instances on different machines.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,29 @@ INSERT_MESSAGE = (
     "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+
+
+# What one write did wrong (a constraint, a value or statement SQLite refuses): that
+# write fails, the store goes on. Any other sqlite3.Error (locked, disk full, I/O,
+# a read-only or corrupt file, no writer process) is the store being unavailable.
+BAD_WRITE = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+    sqlite3.InterfaceError,
+)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLite's errors as the store being unavailable; a bad write's own error as it is."""
+    try:
+        yield
+    except BAD_WRITE:
+        raise
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"SQLite: {exc}") from exc
 
 
 def _new_rowid(inserted: Changed) -> int:
@@ -141,10 +165,8 @@ class SQLiteStore(SqlStore):
         if is_write(sql):  # a write with RETURNING goes through the group commit
             (rows,) = await self._write_all([(sql, args)])
             return rows  # type: ignore[no-any-return]
-        try:
+        with translated():  # locked past busy_timeout, disk full, I/O
             return await self.thread.read(sql, args)  # type: ignore[return-value]
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def _execute(self, sql: str, *args: Any) -> int:
         changed: Changed
@@ -153,10 +175,8 @@ class SQLiteStore(SqlStore):
 
     async def _write_all(self, statements: Statements) -> list[Any]:
         """Writes in one transaction, in order; what fails the writer, as the store being down."""
-        try:
+        with translated():  # locked, disk full, I/O, read-only, no writer process
             return await self.writer.write_all(statements)
-        except sqlite3.OperationalError as exc:  # locked, disk full, I/O, no writer process
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def add_messages(
         self,
@@ -192,10 +212,8 @@ class SQLiteStore(SqlStore):
     async def _ready_to_search(self) -> None:
         if self._search_index is None:
             return
-        try:
+        with translated():
             await self._search_index.catch_up()  # a search sees every committed message
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):
