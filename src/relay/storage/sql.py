@@ -129,7 +129,13 @@ class SqlStore(abc.ABC):
         return [self._param(v) for v in values]
 
     async def ping(self) -> None:
+        """Reads answer and a write commits (one row, overwritten: /health's heartbeat)."""
         await self._fetch("SELECT 1 AS one")
+        await self._execute(
+            "INSERT INTO heartbeat (id, beat_at) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
+            self._param(utc_now()),
+        )
 
     async def get_or_create_setting(self, name: str, value: str) -> str:
         # Insert-if-absent then read: two instances racing both read the winner's value.

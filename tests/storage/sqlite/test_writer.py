@@ -22,6 +22,7 @@ import pytest
 
 from relay.storage.sqlite.writer import WriterProcess
 from relay.storage.sqlite.writer_child import Changed
+from tests.support.files import unwritable
 
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
 INSERT = "INSERT INTO notes (body) VALUES (?)"
@@ -283,3 +284,23 @@ def test_a_writer_killed_under_load_fails_writes_only_as_unavailable(path: str) 
     assert set(outcomes) <= {"ok", "unavailable"}, outcomes
     assert outcomes["unavailable"] > 0  # the kills did land mid-write
     assert unhandled == []
+
+
+def wal_files(path: str) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+async def test_a_writer_never_runs_on_a_file_it_cannot_write(path: str) -> None:
+    """SQLite opens an unwritable file read-only without a word, and stays so for good."""
+    with sqlite3.connect(path) as held:  # another process's reader keeps the WAL open
+        held.execute("SELECT * FROM notes").fetchall()
+        writer = WriterProcess(path, PRAGMAS)
+        read_only = pytest.raises(sqlite3.OperationalError, match="readonly")
+        with unwritable(*wal_files(path)), read_only:
+            await writer.open()
+        # Writable again: the next write starts a child that can write.
+        try:
+            assert await write(writer, INSERT, ("writable again",)) == Changed(1, 1)
+        finally:
+            await writer.close()
+    assert bodies(path) == ["writable again"]

@@ -35,6 +35,12 @@ CONNECTION_ERRORS = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InternalClientError,
 )
+# A server that answers but cannot take writes (a read-only standby after a failover,
+# a full disk, out of memory or connections): down too, though the connection stands.
+REFUSED_ERRORS = (
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 PLACEHOLDER = re.compile(r"\?")
 # Every new conversation and message of a batch of chats, in one statement: one
 # round trip and one commit, and one prepared statement whatever the batch size
@@ -207,6 +213,8 @@ class PostgresStore(SqlStore):
                     raise
         except CONNECTION_ERRORS as exc:
             raise StoreUnavailable("PostgreSQL is unreachable") from exc
+        except REFUSED_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL refused: {type(exc).__name__}") from exc
 
     def _param(self, value: Any) -> Any:
         return value

@@ -125,11 +125,6 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable("the SQLite store is not open")
         return self._writer
 
-    async def ping(self) -> None:
-        """Reads answer, and the writer (a process of its own) can take a transaction."""
-        await super().ping()
-        await self._write_all(())  # an empty transaction: nothing is written
-
     async def migrate(self) -> list[str]:
         return await self.thread.call(self._migrate)
 
