@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.chat.test_idempotency_faults import post, retried_until_answered
 from tests.support.files import unwritable
 from tests.support.processes import (
     Instance,
@@ -30,6 +31,7 @@ from tests.support.processes import (
 )
 
 HIGH = "1000000/minute"
+LEASE = 1.0  # seconds an Idempotency-Key stays claimed by a request that died
 RECOVERY_SECONDS = 10.0
 
 
@@ -53,6 +55,7 @@ def served(tmp_path: Path) -> Iterator[Served]:
             "DATABASE_URL": f"sqlite:///{database}",
             "RATE_LIMIT_DEFAULT": HIGH,
             "RATE_LIMIT_CHAT": HIGH,
+            "IDEMPOTENCY_LEASE": str(LEASE),
         }
     )
     _, api_key = create_client(env, "load", "chat", "history")
@@ -110,6 +113,65 @@ async def test_a_writer_killed_under_load_answers_503_never_500(served: Served) 
         assert await until_answered(client, served) == (200, "200")
     assert set(outcomes) <= {"200", "503 database_unavailable"}, outcomes
     assert outcomes["200"] > 0
+    assert "unhandled error" not in served.log.read_text()
+
+
+async def user_messages(client: httpx.AsyncClient, headers: dict[str, str]) -> Counter[str]:
+    """How many times each user message is stored, over the client's whole history."""
+    counted: Counter[str] = Counter()
+    cursor: str | None = None
+    for _ in range(1000):
+        params: dict[str, str | int] = {"limit": 200, **({"before": cursor} if cursor else {})}
+        page = (await client.get("/v1/history", params=params, headers=headers)).json()
+        counted.update(m["content"] for m in page["messages"] if m["role"] == "user")
+        cursor = page["next_cursor"]
+        if cursor is None:
+            return counted
+    pytest.fail("history did not end")
+
+
+async def test_idempotent_chats_cut_by_a_dying_writer_get_the_stored_reply_or_a_fresh_one(
+    served: Served,
+) -> None:
+    """A write may commit and its answer be lost with the writer: the retry must get
+    the reply stored then, never a second one, nor `409` after the lease."""
+    first: dict[str, tuple[str, httpx.Response]] = {}  # message: its key, its first answer
+    stop = asyncio.Event()
+
+    async def load(client: httpx.AsyncClient, worker: int) -> None:
+        for index in range(100_000):
+            if stop.is_set():
+                return
+            message, key = f"w{worker} m{index}", f"key-{worker}-{index}"
+            first[message] = key, await post(client, served.headers, key, {"message": message})
+
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=served.instance.url, timeout=20, limits=limits) as client:
+        workers = [asyncio.create_task(load(client, w)) for w in range(16)]
+        for _ in range(8):
+            await asyncio.sleep(0.25)
+            await asyncio.to_thread(kill_writer, served)
+        stop.set()
+        await asyncio.gather(*workers)
+        failed = [m for m, (_, answer) in first.items() if answer.status_code != 200]
+        assert failed, "no kill landed on a chat"
+        for message in failed:
+            key, answer = first[message]
+            assert answer.status_code == 503, answer.text
+            retried = await retried_until_answered(
+                client, served.headers, key, {"message": message}
+            )
+            first[message] = key, retried
+        stored = await user_messages(client, served.headers)
+        for message, (_, answer) in first.items():
+            assert stored[message] == 1, message  # answered once, stored once
+            reply = answer.json()
+            params = {"conversation_id": reply["conversation_id"]}
+            page = await client.get("/v1/history", params=params, headers=served.headers)
+            assert [(m["id"], m["role"], m["status"]) for m in page.json()["messages"]] == [
+                (reply["id"], "assistant", "complete"),
+                (page.json()["messages"][1]["id"], "user", "complete"),
+            ]
     assert "unhandled error" not in served.log.read_text()
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
-from relay.storage.records import ConversationRecord, MessageRecord, SearchQuery
+from relay.storage.records import ConversationRecord, KeptAnswer, MessageRecord, SearchQuery
 from relay.storage.sql import (
     PREFIXED_MESSAGE_COLUMNS,
     Row,
@@ -37,6 +37,10 @@ INSERT_CONVERSATION = "INSERT INTO conversations (id, client_id, created_at) VAL
 INSERT_MESSAGE = (
     "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+KEEP_ANSWER = (
+    "UPDATE idempotency_keys SET response = ?, lease_until = NULL"
+    " WHERE client_id = ? AND key = ? AND owner = ?"
 )
 
 
@@ -178,16 +182,22 @@ class SQLiteStore(SqlStore):
         messages: Sequence[MessageRecord],
         *,
         new_conversation: ConversationRecord | None = None,
+        answer: KeptAnswer | None = None,
     ) -> list[MessageRecord]:
         # Queued together, so they land in one batch (one transaction), in order.
         # The args come adapted for the driver (_message_args converts the time).
-        statements = [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
+        statements: list[tuple[str, Sequence[Any]]] = []
         if new_conversation is not None:
-            statements.insert(0, (INSERT_CONVERSATION, self._conversation_args(new_conversation)))
+            statements.append((INSERT_CONVERSATION, self._conversation_args(new_conversation)))
+        first = len(statements)
+        statements += [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
+        if answer is not None:
+            response = self._param(answer.response)
+            statements.append((KEEP_ANSWER, [response, answer.client_id, answer.key, answer.owner]))
         results = await self._write_all(statements)
         if self._search_index is not None:
             self._search_index.written()
-        inserted: list[Changed] = results[len(results) - len(messages) :]
+        inserted: list[Changed] = results[first : first + len(messages)]
         return [with_seq(m, _new_rowid(r)) for m, r in zip(messages, inserted, strict=True)]
 
     def _message_args(self, message: MessageRecord) -> list[Any]:
