@@ -84,13 +84,14 @@ async def chat(request: Request) -> Response:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidInput("Idempotency-Key", "It must be 1 to 255 characters.")
     relay = relay_of(request)
+    request_id = context_of(request.scope).request_id
     answer = await relay.chat.answer(
         principal.client.id,
         ChatInput(body.message, body.conversation_id, body.model, body.system, body.stream),
-        request_id=context_of(request.scope).request_id,
+        request_id=request_id,
         idempotency_key=idempotency_key,
         admit=lambda: admit(request, principal, "chat"),
     )
     if isinstance(answer, Reply):
         return JSONResponse(reply_view(answer))
-    return sse_response(answer, relay.settings.sse_keepalive_seconds)
+    return sse_response(answer, relay.settings.sse_keepalive_seconds, request_id)
