@@ -208,10 +208,14 @@ class SqlStore(abc.ABC):
         args.append(self._param(utc_now()))
         if bump_generation:
             assignments.append("key_generation = key_generation + 1")
-        changed = await self._execute(
-            f"UPDATE clients SET {', '.join(assignments)} WHERE id = ?", *args, client_id
+        # The row comes back from the statement that changed it: a read after the
+        # commit could fail (and answer 5xx) with the change made all the same.
+        row = await self._fetchrow(
+            f"UPDATE clients SET {', '.join(assignments)} WHERE id = ? RETURNING {CLIENT_COLUMNS}",
+            *args,
+            client_id,
         )
-        return await self.get_client(client_id) if changed else None
+        return client_from_row(row) if row else None
 
     async def delete_client(self, client_id: str) -> bool:
         return await self._execute("DELETE FROM clients WHERE id = ?", client_id) > 0
