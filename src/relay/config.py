@@ -69,6 +69,7 @@ class Settings(BaseSettings):
     tools_file: Path | None = None
     sse_keepalive_seconds: float = Field(15.0, gt=0)
     history_context_messages: int = Field(20, ge=0, le=1000)
+    idempotency_lease: float = Field(30.0, gt=0, le=3600)
 
     rate_limit_default: str = "100/minute"
     rate_limit_chat: str = "10/minute"

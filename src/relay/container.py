@@ -75,7 +75,7 @@ async def build(settings: Settings, store: Store, metrics: Metrics) -> Relay:
     chat = ChatService(
         store,
         backend,
-        idempotency=Idempotency(store),
+        idempotency=Idempotency(store, lease_seconds=settings.idempotency_lease),
         context_messages=settings.history_context_messages,
         max_message_chars=settings.max_message_chars,
         allowed_models=settings.allowed_model_set,

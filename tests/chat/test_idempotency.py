@@ -134,10 +134,11 @@ async def test_a_failed_request_frees_its_key(relay: Running) -> None:
 async def test_keys_expire_after_24_hours(relay: Running) -> None:
     client_id, api_key = await relay.new_client("chat", "history")
     headers = {"Authorization": f"Bearer {await relay.token_for(api_key)}"}
-    old_answer = {"id": "msg_old", "message": {"role": "assistant", "content": "stale"}}
     for key, age in (("old-key", timedelta(hours=25)), ("young-key", timedelta(hours=23))):
-        record = IdempotencyRecord(client_id, key, "another body", old_answer, utc_now() - age)
-        assert await relay.relay.store.claim_idempotency(record)
+        # Claimed and still held (its lease runs another hour).
+        created, lease = utc_now() - age, utc_now() + timedelta(hours=1)
+        record = IdempotencyRecord(client_id, key, "another body", None, created, "x", lease)
+        assert await relay.relay.store.claim_idempotency(record, expired_before=created)
 
     expired = await chat(relay, headers, "old-key", message="fresh")
     assert expired.status_code == 200, expired.text

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -22,10 +23,10 @@ from relay.config import Settings
 from relay.health import service as health_service
 from relay.storage import SQLiteStore
 from relay.storage.sqlite.writer import WriterProcess
-from tests.conftest import MakeSettings, StartRelay
+from tests.conftest import MakeSettings, Running, StartRelay
 from tests.support import services
 from tests.support.ports import closed_port
-from tests.support.throwaway import throwaway_postgres, throwaway_redis
+from tests.support.throwaway import PostgresCluster, throwaway_postgres, throwaway_redis
 
 CHECKS = {"database", "backend", "rate_limit_store"}
 
@@ -178,6 +179,51 @@ async def test_an_unresponsive_database_is_down_within_the_probe_timeout(
                 await asyncio.sleep(0.1)
                 back = await relay.client.get("/health")
             assert_shape(back, status_code=200, status="ok")
+
+
+async def read_only(cluster: PostgresCluster, on: bool) -> None:
+    """Every transaction of the cluster read-only from now on (as on a standby), or not."""
+    conn = await asyncpg.connect(cluster.url())
+    try:
+        await conn.execute("SET default_transaction_read_only = off")
+        await conn.execute(
+            f"ALTER SYSTEM SET default_transaction_read_only = {'on' if on else 'off'}"
+        )
+        await conn.execute("SELECT pg_reload_conf()")
+    finally:
+        await conn.close()
+
+
+async def until_status(relay: Running, status_code: int) -> httpx.Response:
+    """/health, polled until it answers `status_code` (a reload reaches sessions shortly)."""
+    deadline = time.monotonic() + 10
+    response = await relay.client.get("/health")
+    while response.status_code != status_code and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)
+        response = await relay.client.get("/health")
+    return response
+
+
+async def test_a_database_that_answers_but_cannot_commit_is_down_until_it_can(
+    start_relay: StartRelay,
+) -> None:
+    """Reads alone do not make a database healthy: /health commits a write."""
+    with throwaway_postgres() as cluster:
+        settings = Settings(_env_file=None, database_url=cluster.url(), bcrypt_rounds=4)
+        async with start_relay(settings) as relay:
+            token = await relay.bearer("chat")
+            assert_shape(await relay.client.get("/health"), status_code=200, status="ok")
+            await read_only(cluster, True)
+            body = assert_shape(await until_status(relay, 503), status_code=503, status="down")
+            assert body["checks"]["database"]["status"] == "down"
+            refused = await relay.client.post("/v1/chat", headers=token, json={"message": "x"})
+            assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "database_unavailable"
+
+            await read_only(cluster, False)
+            assert_shape(await until_status(relay, 200), status_code=200, status="ok")
+            chat = await relay.client.post("/v1/chat", headers=token, json={"message": "ok"})
+            assert chat.status_code == 200, chat.text
 
 
 async def test_sqlite_without_its_writer_is_503_down_and_recovers(

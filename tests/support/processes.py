@@ -75,6 +75,40 @@ def rss_kib(pid: int) -> int:
     raise ProcessLookupError(f"process {pid} has no resident memory (it has exited)")
 
 
+def child_pids(parent: int) -> list[int]:
+    """The processes whose parent is `parent`, from /proc (Linux)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:  # it ended while we looked
+            continue
+        # The fields after the command (which may hold spaces) start with state, ppid.
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent:
+            found.append(int(entry))
+    return found
+
+
+def sqlite_writer_pid(relay: int, timeout: float = 10.0) -> int:
+    """The SQLite writer process (storage/sqlite/writer_child.py) of Relay process `relay`.
+
+    Waits for it, as Relay starts a new one only with its next write.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for pid in child_pids(relay):
+            try:
+                command = Path(f"/proc/{pid}/cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"writer_child.py" in command:
+                return pid
+        time.sleep(0.02)
+    raise TimeoutError(f"relay {relay} has no SQLite writer process")
+
+
 @dataclass
 class Instance:
     process: subprocess.Popen[bytes]

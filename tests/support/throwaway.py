@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tests.support import services
 from tests.support.ports import free_port
+from tests.support.processes import child_pids
 
 START_TIMEOUT = 10.0
 COMMAND_TIMEOUT = 30.0
@@ -183,17 +184,7 @@ class PostgresCluster:
     def _processes(self) -> list[int]:
         """The postmaster and its children (the backends serving connections)."""
         postmaster = int((self.data / "postmaster.pid").read_text().split()[0])
-        found = [postmaster]
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:
-                found.append(int(entry))
-        return found
+        return [postmaster, *child_pids(postmaster)]
 
     def pause(self) -> None:
         """Freeze every process of the cluster: connections stay open, nothing answers."""

@@ -6,7 +6,9 @@ backend has answered (one commit per chat, not two: the commit is most of a
 chat's cost); if the backend fails, or the client leaves, the user's message is
 stored alone, marked `failed`. A stream stores the user's message before it
 starts, as a stream can run for minutes and what has arrived must be kept: if
-it breaks, the text so far is stored as an `incomplete` reply.
+it breaks, the text so far is stored as an `incomplete` reply. With an
+Idempotency-Key, the complete reply is kept with the key in the transaction
+that stores it: a retry gets the answer stored, or none was stored.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from relay.chat.events import (
     ReplyFinished,
     ReplyStarted,
 )
-from relay.chat.idempotency import Idempotency, request_hash
+from relay.chat.idempotency import Claim, Idempotency, request_hash
 from relay.errors import InvalidInput, NotFound
 from relay.storage.base import Store, StoreUnavailable
 from relay.storage.records import (
@@ -78,7 +80,7 @@ class Turn:
     """One prepared exchange: the user's message and what goes to the backend.
 
     `new_conversation` is set until the conversation it starts is stored, and
-    `user_stored` once the user's message is.
+    `user_stored` once the user's message is; `claim` holds its Idempotency-Key.
     """
 
     client_id: str
@@ -87,6 +89,7 @@ class Turn:
     new_conversation: ConversationRecord | None = None
     user_stored: bool = False
     reply_id: str = field(default_factory=lambda: new_id("msg"))
+    claim: Claim | None = None
 
 
 # NUL (which PostgreSQL cannot store) and lone surrogates (which no UTF-8 encoder
@@ -159,54 +162,44 @@ class ChatService:
         """
         if idempotency_key is None:
             return await self._answer(client_id, chat, request_id, admit)
-        stored = await self.idempotency.begin(client_id, idempotency_key, chat.fingerprint())
-        if stored is not None:
-            return _replay(stored) if chat.stream else stored
+        began = await self.idempotency.begin(client_id, idempotency_key, chat.fingerprint())
+        if isinstance(began, Reply):
+            return _replay(began) if chat.stream else began
         try:
-            answer = await self._answer(client_id, chat, request_id, admit)
-        except BaseException:
-            await _shielded(self.idempotency.abandon(client_id, idempotency_key))
+            async with self.idempotency.held(began):
+                answer = await self._answer(client_id, chat, request_id, admit, began)
+        except BaseException:  # no answer was kept with the key (or it stays kept)
+            await self.idempotency.abandon(began)
             raise
         if isinstance(answer, Reply):
-            await self.idempotency.finish(client_id, idempotency_key, answer)
             return answer
-        return self._remember_stream(answer, client_id, idempotency_key)
+        return self._hold_while_streaming(answer, began)
 
     async def _answer(
-        self, client_id: str, chat: ChatInput, request_id: str, admit: Admit | None
+        self,
+        client_id: str,
+        chat: ChatInput,
+        request_id: str,
+        admit: Admit | None,
+        claim: Claim | None = None,
     ) -> Answer:
         turn = await self.prepare(client_id, chat, request_id, admit)
+        turn.claim = claim
         return await (self.open_stream(turn) if chat.stream else self.complete(turn))
 
-    async def _remember_stream(
-        self, events: AsyncIterator[ChatEvent], client_id: str, key: str
+    async def _hold_while_streaming(
+        self, events: AsyncIterator[ChatEvent], claim: Claim
     ) -> AsyncIterator[ChatEvent]:
-        """Pass a stream through and keep its reply for retries, or free the key."""
-        start: ReplyStarted | None = None
-        end: ReplyFinished | None = None
-        text: list[str] = []
+        """Pass a stream through, holding its key; free the key unless a reply was kept."""
+        finished = False
         try:
-            async for event in events:
-                if isinstance(event, ReplyStarted):
-                    start = event
-                elif isinstance(event, ReplyDelta):
-                    text.append(event.text)
-                elif isinstance(event, ReplyFinished):
-                    end = event
-                yield event
+            async with self.idempotency.held(claim):
+                async for event in events:
+                    finished = finished or isinstance(event, ReplyFinished)
+                    yield event
         finally:
-            if start is not None and end is not None:
-                reply = Reply(
-                    start.id,
-                    start.conversation_id,
-                    "".join(text),
-                    start.model,
-                    end.usage,
-                    end.created_at,
-                )
-                await _shielded(self.idempotency.finish(client_id, key, reply))
-            else:
-                await _shielded(self.idempotency.abandon(client_id, key))
+            if not finished:
+                await self.idempotency.abandon(claim)
             await events.aclose()  # type: ignore[attr-defined]
 
     async def prepare(
@@ -248,16 +241,17 @@ class ChatService:
         except BaseException:  # a backend failure, or the client left: keep the message
             await _shielded(self._mark_failed(turn))
             raise
-        reply = self._reply(turn, storable(completion.content), "complete")
-        await self._store(turn, turn.user_message, reply)
-        return Reply(
-            reply.id,
-            reply.conversation_id,
-            reply.content,
+        record = self._reply(turn, storable(completion.content), "complete")
+        reply = Reply(
+            record.id,
+            record.conversation_id,
+            record.content,
             completion.model,
             completion.usage,
-            reply.created_at,
+            record.created_at,
         )
+        await self._store(turn, turn.user_message, record, answer=reply)
+        return reply
 
     async def open_stream(self, turn: Turn) -> AsyncIterator[ChatEvent]:
         """Start the backend stream; a failure before its first event raises (plain 502)."""
@@ -285,9 +279,18 @@ class ChatService:
             event: StreamEvent | None = first
             while event is not None:
                 if isinstance(event, StreamEnd):
-                    reply = await self._store_reply(turn, "".join(parts), "complete")
+                    record = self._reply(turn, "".join(parts), "complete")
+                    reply = Reply(
+                        record.id,
+                        conversation_id,
+                        record.content,
+                        model,
+                        event.usage,
+                        record.created_at,
+                    )
+                    await self._store(turn, record, answer=reply)
                     finished = True
-                    yield ReplyFinished(reply.id, event.usage, reply.created_at)
+                    yield ReplyFinished(record.id, event.usage, record.created_at)
                     return
                 text = storable(event.text)
                 parts.append(text)
@@ -308,9 +311,13 @@ class ChatService:
             turn.reply_id, conversation_id, turn.client_id, "assistant", content, status, utc_now()
         )
 
-    async def _store(self, turn: Turn, *messages: MessageRecord) -> None:
-        """Store messages of this turn in one transaction, with its conversation if new."""
-        await self.store.add_messages(messages, new_conversation=turn.new_conversation)
+    async def _store(
+        self, turn: Turn, *messages: MessageRecord, answer: Reply | None = None
+    ) -> None:
+        """Store messages of this turn in one transaction, with its conversation if new,
+        and `answer` kept with the turn's Idempotency-Key if it has one."""
+        kept = turn.claim.answer(answer) if answer is not None and turn.claim else None
+        await self.store.add_messages(messages, new_conversation=turn.new_conversation, answer=kept)
         turn.new_conversation = None
         if any(m.id == turn.user_message.id for m in messages):
             turn.user_stored = True

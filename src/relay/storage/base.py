@@ -11,6 +11,7 @@ from relay.storage.records import (
     ConversationRecord,
     ConversationSummary,
     IdempotencyRecord,
+    KeptAnswer,
     MessageRecord,
     SearchQuery,
 )
@@ -31,7 +32,9 @@ class Store(Protocol):
     async def open(self) -> None: ...
     async def close(self) -> None: ...
     async def migrate(self) -> list[str]: ...
-    async def ping(self) -> None: ...
+    async def ping(self) -> None:
+        """Return once a read answers and a write commits; raise StoreUnavailable if not."""
+        ...
 
     async def get_or_create_setting(self, name: str, value: str) -> str: ...
 
@@ -43,7 +46,11 @@ class Store(Protocol):
     ) -> list[ClientRecord]: ...
     async def update_client(
         self, client_id: str, changes: Mapping[str, Any], *, bump_generation: bool
-    ) -> ClientRecord | None: ...
+    ) -> ClientRecord | None:
+        """The client as this change left it (None: no such client), from the one
+        statement that made it: if this raises, nothing was changed."""
+        ...
+
     async def delete_client(self, client_id: str) -> bool: ...
     async def touch_client(self, client_id: str, when: datetime) -> None: ...
 
@@ -55,8 +62,10 @@ class Store(Protocol):
         messages: Sequence[MessageRecord],
         *,
         new_conversation: ConversationRecord | None = None,
+        answer: KeptAnswer | None = None,
     ) -> list[MessageRecord]:
-        """Store `messages` in this order, after creating `new_conversation` if given.
+        """Store `messages` in this order, after creating `new_conversation` if given,
+        and keep `answer` with its Idempotency-Key if its owner still holds the key.
 
         One transaction: all of it is stored, or none.
         """
@@ -87,9 +96,21 @@ class Store(Protocol):
     ) -> list[MessageRecord]: ...
 
     async def get_idempotency(self, client_id: str, key: str) -> IdempotencyRecord | None: ...
-    async def claim_idempotency(self, record: IdempotencyRecord) -> bool: ...
-    async def save_idempotency_response(
-        self, client_id: str, key: str, response: dict[str, Any]
-    ) -> None: ...
-    async def release_idempotency(self, client_id: str, key: str) -> None: ...
+    async def claim_idempotency(
+        self, record: IdempotencyRecord, *, expired_before: datetime
+    ) -> bool:
+        """Take the key for `record.owner`: True if it was free, its claim's lease ended
+        before `record.created_at`, or it was created before `expired_before`."""
+        ...
+
+    async def renew_idempotency(
+        self, client_id: str, key: str, owner: str, lease_until: datetime
+    ) -> bool:
+        """Extend `owner`'s claim; False when it holds the key no more (or it has an answer)."""
+        ...
+
+    async def release_idempotency(self, client_id: str, key: str, owner: str) -> None:
+        """Free the key if `owner` still claims it and no answer was kept."""
+        ...
+
     async def purge_idempotency(self, older_than: datetime) -> int: ...

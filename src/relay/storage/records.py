@@ -99,8 +99,27 @@ def can_match(query: SearchQuery) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class IdempotencyRecord:
+    """An Idempotency-Key: the answer kept for it, or the claim of the request running it.
+
+    A claim stands until `lease_until`, which its request renews while it runs;
+    a claim whose lease ended (its request died with its instance, or the
+    database failed while it ran) may be taken over by a retry.
+    """
+
     client_id: str
     key: str
     request_hash: str
     response: dict[str, Any] | None
     created_at: datetime
+    owner: str = ""  # the request that claimed it
+    lease_until: datetime | None = None  # None: no lease (an answer, or an older claim)
+
+
+@dataclass(frozen=True, slots=True)
+class KeptAnswer:
+    """A reply kept with its Idempotency-Key, in the transaction that stores the reply."""
+
+    client_id: str
+    key: str
+    owner: str  # kept only while this owner still holds the key
+    response: dict[str, Any]

@@ -129,7 +129,13 @@ class SqlStore(abc.ABC):
         return [self._param(v) for v in values]
 
     async def ping(self) -> None:
+        """Reads answer and a write commits (one row, overwritten: /health's heartbeat)."""
         await self._fetch("SELECT 1 AS one")
+        await self._execute(
+            "INSERT INTO heartbeat (id, beat_at) VALUES (1, ?)"
+            " ON CONFLICT (id) DO UPDATE SET beat_at = excluded.beat_at",
+            self._param(utc_now()),
+        )
 
     async def get_or_create_setting(self, name: str, value: str) -> str:
         # Insert-if-absent then read: two instances racing both read the winner's value.
@@ -202,10 +208,14 @@ class SqlStore(abc.ABC):
         args.append(self._param(utc_now()))
         if bump_generation:
             assignments.append("key_generation = key_generation + 1")
-        changed = await self._execute(
-            f"UPDATE clients SET {', '.join(assignments)} WHERE id = ?", *args, client_id
+        # The row comes back from the statement that changed it: a read after the
+        # commit could fail (and answer 5xx) with the change made all the same.
+        row = await self._fetchrow(
+            f"UPDATE clients SET {', '.join(assignments)} WHERE id = ? RETURNING {CLIENT_COLUMNS}",
+            *args,
+            client_id,
         )
-        return await self.get_client(client_id) if changed else None
+        return client_from_row(row) if row else None
 
     async def delete_client(self, client_id: str) -> bool:
         return await self._execute("DELETE FROM clients WHERE id = ?", client_id) > 0
@@ -319,49 +329,67 @@ class SqlStore(abc.ABC):
 
     async def get_idempotency(self, client_id: str, key: str) -> IdempotencyRecord | None:
         row = await self._fetchrow(
-            "SELECT client_id, key, request_hash, response, created_at FROM idempotency_keys"
-            " WHERE client_id = ? AND key = ?",
+            "SELECT client_id, key, request_hash, response, created_at, owner, lease_until"
+            " FROM idempotency_keys WHERE client_id = ? AND key = ?",
             client_id,
             key,
         )
         if row is None:
             return None
-        response = row["response"]
+        response, lease_until = row["response"], row["lease_until"]
         return IdempotencyRecord(
             client_id=row["client_id"],
             key=row["key"],
             request_hash=row["request_hash"],
             response=_json(response) if response is not None else None,
             created_at=_time(row["created_at"]),
+            owner=row["owner"],
+            lease_until=_time(lease_until) if lease_until is not None else None,
         )
 
-    async def claim_idempotency(self, record: IdempotencyRecord) -> bool:
-        """Take the key for one request; False when another request holds it."""
+    async def claim_idempotency(
+        self, record: IdempotencyRecord, *, expired_before: datetime
+    ) -> bool:
         changed = await self._execute(
-            "INSERT INTO idempotency_keys (client_id, key, request_hash, response, created_at)"
-            " VALUES (?, ?, ?, NULL, ?) ON CONFLICT (client_id, key) DO NOTHING",
+            "INSERT INTO idempotency_keys"
+            " (client_id, key, request_hash, response, created_at, owner, lease_until)"
+            " VALUES (?, ?, ?, NULL, ?, ?, ?)"
+            " ON CONFLICT (client_id, key) DO UPDATE SET request_hash = excluded.request_hash,"
+            " response = NULL, created_at = excluded.created_at, owner = excluded.owner,"
+            " lease_until = excluded.lease_until"
+            " WHERE idempotency_keys.created_at < ? OR (idempotency_keys.response IS NULL"
+            " AND (idempotency_keys.lease_until IS NULL"
+            " OR idempotency_keys.lease_until < excluded.created_at))",
             record.client_id,
             record.key,
             record.request_hash,
             self._param(record.created_at),
+            record.owner,
+            self._param(record.lease_until),
+            self._param(expired_before),
         )
         return changed > 0
 
-    async def save_idempotency_response(
-        self, client_id: str, key: str, response: dict[str, Any]
-    ) -> None:
-        await self._execute(
-            "UPDATE idempotency_keys SET response = ? WHERE client_id = ? AND key = ?",
-            self._param(response),
+    async def renew_idempotency(
+        self, client_id: str, key: str, owner: str, lease_until: datetime
+    ) -> bool:
+        changed = await self._execute(
+            "UPDATE idempotency_keys SET lease_until = ?"
+            " WHERE client_id = ? AND key = ? AND owner = ? AND response IS NULL",
+            self._param(lease_until),
             client_id,
             key,
+            owner,
         )
+        return changed > 0
 
-    async def release_idempotency(self, client_id: str, key: str) -> None:
+    async def release_idempotency(self, client_id: str, key: str, owner: str) -> None:
         await self._execute(
-            "DELETE FROM idempotency_keys WHERE client_id = ? AND key = ? AND response IS NULL",
+            "DELETE FROM idempotency_keys"
+            " WHERE client_id = ? AND key = ? AND owner = ? AND response IS NULL",
             client_id,
             key,
+            owner,
         )
 
     async def purge_idempotency(self, older_than: datetime) -> int:

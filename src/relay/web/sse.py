@@ -1,24 +1,33 @@
 """Server-sent events: a chat's events as `event:` and one `data:` line each, with
-keep-alive comments while the backend is silent."""
+keep-alive comments while the backend is silent.
+
+A stream always ends cleanly: with `message_end`, or with one `error` event,
+even when its events fail with an exception after the answer began (the
+status line is long sent: a cut-off body would be all the client saw).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
 from starlette.responses import StreamingResponse
 
-from relay.chat.events import ChatEvent, ReplyDelta, ReplyFinished, ReplyStarted
+from relay.backends.base import BackendError
+from relay.chat.events import ChatEvent, ReplyDelta, ReplyFailed, ReplyFinished, ReplyStarted
 from relay.storage.base import StoreUnavailable
 from relay.storage.records import rfc3339
 from relay.web.errors import backend_problem
 from relay.web.views import usage_view
 
+logger = logging.getLogger("relay.errors")
 KEEPALIVE = b": keep-alive\n\n"
 STORE_FAILED = "The database is unavailable; the reply could not be stored."
+INTERNAL_ERROR = {"code": "internal_error", "message": "Something went wrong on our side."}
 
 
 def encode(name: str, data: dict[str, Any]) -> bytes:
@@ -47,9 +56,28 @@ def render(event: ChatEvent) -> bytes:
     return encode("error", {"error": {"code": code, "message": message}})
 
 
-async def with_keepalive(events: AsyncIterator[ChatEvent], interval: float) -> AsyncIterator[bytes]:
-    """Render events; when none comes for `interval` seconds, send a comment line."""
+def failure(exc: Exception, request_id: str) -> bytes:
+    """The `error` event for events that raised instead of ending with one."""
+    if isinstance(exc, BackendError | StoreUnavailable):
+        logger.warning(
+            "stream failed", extra={"request_id": request_id, "error": type(exc).__name__}
+        )
+        return render(ReplyFailed(exc))
+    # As for a 500: the traceback goes to the log, never to the client.
+    logger.error("unhandled error in a stream", exc_info=exc, extra={"request_id": request_id})
+    return encode("error", {"error": INTERNAL_ERROR})
+
+
+async def with_keepalive(
+    events: AsyncIterator[ChatEvent], interval: float, request_id: str = ""
+) -> AsyncIterator[bytes]:
+    """Render events; when none comes for `interval` seconds, send a comment line.
+
+    If the events raise, the stream ends with an `error` event (unless it ended
+    already) and no exception escapes.
+    """
     pending: asyncio.Task[ChatEvent] | None = None
+    ended = False  # message_end or error sent: the client has its last event
     try:
         while True:
             if pending is None:
@@ -62,7 +90,14 @@ async def with_keepalive(events: AsyncIterator[ChatEvent], interval: float) -> A
                 event = pending.result()
             except StopAsyncIteration:
                 return
+            except Exception as exc:
+                pending = None
+                last = failure(exc, request_id)
+                if not ended:
+                    yield last
+                return
             pending = None
+            ended = isinstance(event, ReplyFinished | ReplyFailed)
             yield render(event)
     finally:
         if pending is not None:
@@ -72,9 +107,11 @@ async def with_keepalive(events: AsyncIterator[ChatEvent], interval: float) -> A
         await events.aclose()  # type: ignore[attr-defined]
 
 
-def sse_response(events: AsyncIterator[ChatEvent], interval: float) -> StreamingResponse:
+def sse_response(
+    events: AsyncIterator[ChatEvent], interval: float, request_id: str
+) -> StreamingResponse:
     return StreamingResponse(
-        with_keepalive(events, interval),
+        with_keepalive(events, interval, request_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,6 +22,7 @@ import pytest
 
 from relay.storage.sqlite.writer import WriterProcess
 from relay.storage.sqlite.writer_child import Changed
+from tests.support.files import unwritable
 
 PRAGMAS = ("journal_mode = WAL", "synchronous = FULL", "busy_timeout = 10000")
 INSERT = "INSERT INTO notes (body) VALUES (?)"
@@ -32,6 +34,7 @@ async def write(writer: WriterProcess, sql: str, args: tuple[object, ...]) -> An
     return result
 
 
+KILLS = 10
 FRAME = 24 + 4096  # a WAL frame: its header and one page
 
 
@@ -231,3 +234,76 @@ async def test_a_writer_that_cannot_restart_fails_the_write_as_the_store_being_d
         with pytest.raises(sqlite3.OperationalError, match="cannot start the SQLite writer"):
             await write(writer, INSERT, ("lost",))
     assert await write(writer, INSERT, ("after",)) == Changed(1, 1)
+
+
+def test_a_writer_killed_under_load_fails_writes_only_as_unavailable(path: str) -> None:
+    """Under uvloop (as `relay serve` runs) the child's input can close before its output.
+
+    A write sent in between raised uvloop's RuntimeError ("unable to perform operation
+    on <WriteUnixTransport closed=True>"), which the store did not translate: a 500.
+    Every failure must be an OperationalError (the store's 503), no answer may be left
+    awaited, and the next write must start a new child.
+    """
+    uvloop = pytest.importorskip("uvloop")
+    outcomes: Counter[str] = Counter()
+    unhandled: list[dict[str, Any]] = []
+
+    async def one(writer: WriterProcess) -> None:
+        try:
+            await write(writer, INSERT, ("under load",))
+            outcomes["ok"] += 1
+        except sqlite3.OperationalError:
+            outcomes["unavailable"] += 1
+        except Exception as exc:
+            outcomes[f"{type(exc).__name__}: {exc}"] += 1
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        loop.set_exception_handler(lambda _, context: unhandled.append(context))
+        writer = WriterProcess(path, PRAGMAS)
+        await writer.open()
+        try:
+            for _ in range(KILLS):
+                await one(writer)  # a live child first
+                pid = writer.pid
+                assert pid is not None
+                with write_lock(path):  # some writes are in the child when it dies
+                    pending = [asyncio.ensure_future(one(writer)) for _ in range(3)]
+                    await asyncio.sleep(0.02)
+                    os.kill(pid, signal.SIGKILL)
+                # Writes keep coming, one more each turn of the loop, as requests would.
+                until = time.monotonic() + 0.05
+                while time.monotonic() < until:
+                    pending.append(asyncio.ensure_future(one(writer)))
+                    await asyncio.sleep(0)
+                await asyncio.wait_for(asyncio.gather(*pending), 30)
+            assert (await write(writer, INSERT, ("after",))).rows == 1
+        finally:
+            await writer.close()
+        gc.collect()  # a future failed but never awaited is reported when collected
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+    assert set(outcomes) <= {"ok", "unavailable"}, outcomes
+    assert outcomes["unavailable"] >= 3 * KILLS  # at least those in the child when it died
+    assert unhandled == []
+
+
+def wal_files(path: str) -> list[Path]:
+    return [Path(f"{path}{suffix}") for suffix in ("", "-wal", "-shm")]
+
+
+async def test_a_writer_never_runs_on_a_file_it_cannot_write(path: str) -> None:
+    """SQLite opens an unwritable file read-only without a word, and stays so for good."""
+    with sqlite3.connect(path) as held:  # another process's reader keeps the WAL open
+        held.execute("SELECT * FROM notes").fetchall()
+        writer = WriterProcess(path, PRAGMAS)
+        read_only = pytest.raises(sqlite3.OperationalError, match="readonly")
+        with unwritable(*wal_files(path)), read_only:
+            await writer.open()
+        # Writable again: the next write starts a child that can write.
+        try:
+            assert await write(writer, INSERT, ("writable again",)) == Changed(1, 1)
+        finally:
+            await writer.close()
+    assert bodies(path) == ["writable again"]

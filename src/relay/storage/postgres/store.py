@@ -16,7 +16,7 @@ from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
 from relay.storage.postgres.group_commit import GroupCommit
 from relay.storage.postgres.search import tsquery
-from relay.storage.records import ConversationRecord, MessageRecord, SearchQuery
+from relay.storage.records import ConversationRecord, KeptAnswer, MessageRecord, SearchQuery
 from relay.storage.sql import (
     PREFIXED_MESSAGE_COLUMNS,
     Row,
@@ -35,6 +35,12 @@ CONNECTION_ERRORS = (
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.InternalClientError,
 )
+# A server that answers but cannot take writes (a read-only standby after a failover,
+# a full disk, out of memory or connections): down too, though the connection stands.
+REFUSED_ERRORS = (
+    asyncpg.exceptions.ReadOnlySQLTransactionError,
+    asyncpg.exceptions.InsufficientResourcesError,
+)
 PLACEHOLDER = re.compile(r"\?")
 # Every new conversation and message of a batch of chats, in one statement: one
 # round trip and one commit, and one prepared statement whatever the batch size
@@ -44,6 +50,11 @@ INSERT_BATCH = """
 WITH conversation AS (
     INSERT INTO conversations (id, client_id, created_at)
     SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[])
+), answer AS (
+    UPDATE idempotency_keys AS k SET response = a.response::jsonb, lease_until = NULL
+    FROM unnest($11::text[], $12::text[], $13::text[], $14::text[])
+        AS a (client_id, key, owner, response)
+    WHERE k.client_id = a.client_id AND k.key = a.key AND k.owner = a.owner
 )
 INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)
 SELECT id, conversation_id, client_id, role, content, status, created_at
@@ -57,16 +68,20 @@ RETURNING id, seq
 
 @dataclass(frozen=True, slots=True)
 class _NewMessages:
-    """One add_messages call: its messages, and the conversation they start, if any."""
+    """One add_messages call: its messages, the conversation they start and the answer
+    kept with an Idempotency-Key, if any."""
 
     messages: Sequence[MessageRecord]
     conversation: ConversationRecord | None
+    answer: KeptAnswer | None = None
 
 
 def _batch_args(batch: Sequence[_NewMessages]) -> list[list[Any]]:
-    """INSERT_BATCH's ten arrays: three columns of conversations, seven of messages."""
+    """INSERT_BATCH's 14 arrays: three columns of conversations, seven of messages,
+    four of the answers kept."""
     conversations = [w.conversation for w in batch if w.conversation is not None]
     messages = [m for w in batch for m in w.messages]
+    answers = [w.answer for w in batch if w.answer is not None]
     return [
         [c.id for c in conversations],
         [c.client_id for c in conversations],
@@ -78,6 +93,10 @@ def _batch_args(batch: Sequence[_NewMessages]) -> list[list[Any]]:
         [m.content for m in messages],
         [m.status for m in messages],
         [m.created_at for m in messages],
+        [a.client_id for a in answers],
+        [a.key for a in answers],
+        [a.owner for a in answers],
+        [dumps(a.response).decode() for a in answers],
     ]
 
 
@@ -207,6 +226,8 @@ class PostgresStore(SqlStore):
                     raise
         except CONNECTION_ERRORS as exc:
             raise StoreUnavailable("PostgreSQL is unreachable") from exc
+        except REFUSED_ERRORS as exc:
+            raise StoreUnavailable(f"PostgreSQL refused: {type(exc).__name__}") from exc
 
     def _param(self, value: Any) -> Any:
         return value
@@ -216,9 +237,10 @@ class PostgresStore(SqlStore):
         messages: Sequence[MessageRecord],
         *,
         new_conversation: ConversationRecord | None = None,
+        answer: KeptAnswer | None = None,
     ) -> list[MessageRecord]:
         # Grouped with the writes of concurrent chats: see postgres/group_commit.py.
-        return await self._writes.submit(_NewMessages(messages, new_conversation))
+        return await self._writes.submit(_NewMessages(messages, new_conversation, answer))
 
     async def _insert_batch(
         self, batch: list[_NewMessages]

@@ -9,14 +9,15 @@ by instances on different machines.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from relay.jsonutil import dumps
 from relay.storage.base import StoreUnavailable
-from relay.storage.records import ConversationRecord, MessageRecord, SearchQuery
+from relay.storage.records import ConversationRecord, KeptAnswer, MessageRecord, SearchQuery
 from relay.storage.sql import (
     PREFIXED_MESSAGE_COLUMNS,
     Row,
@@ -37,6 +38,33 @@ INSERT_MESSAGE = (
     "INSERT INTO messages (id, conversation_id, client_id, role, content, status, created_at)"
     " VALUES (?, ?, ?, ?, ?, ?, ?)"
 )
+KEEP_ANSWER = (
+    "UPDATE idempotency_keys SET response = ?, lease_until = NULL"
+    " WHERE client_id = ? AND key = ? AND owner = ?"
+)
+
+
+# What one write did wrong (a constraint, a value or statement SQLite refuses): that
+# write fails, the store goes on. Any other sqlite3.Error (locked, disk full, I/O,
+# a read-only or corrupt file, no writer process) is the store being unavailable.
+BAD_WRITE = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+    sqlite3.InterfaceError,
+)
+
+
+@contextmanager
+def translated() -> Iterator[None]:
+    """SQLite's errors as the store being unavailable; a bad write's own error as it is."""
+    try:
+        yield
+    except BAD_WRITE:
+        raise
+    except sqlite3.Error as exc:
+        raise StoreUnavailable(f"SQLite: {exc}") from exc
 
 
 def _new_rowid(inserted: Changed) -> int:
@@ -101,11 +129,6 @@ class SQLiteStore(SqlStore):
             raise StoreUnavailable("the SQLite store is not open")
         return self._writer
 
-    async def ping(self) -> None:
-        """Reads answer, and the writer (a process of its own) can take a transaction."""
-        await super().ping()
-        await self._write_all(())  # an empty transaction: nothing is written
-
     async def migrate(self) -> list[str]:
         return await self.thread.call(self._migrate)
 
@@ -141,10 +164,8 @@ class SQLiteStore(SqlStore):
         if is_write(sql):  # a write with RETURNING goes through the group commit
             (rows,) = await self._write_all([(sql, args)])
             return rows  # type: ignore[no-any-return]
-        try:
+        with translated():  # locked past busy_timeout, disk full, I/O
             return await self.thread.read(sql, args)  # type: ignore[return-value]
-        except sqlite3.OperationalError as exc:  # locked past busy_timeout, disk full, I/O
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def _execute(self, sql: str, *args: Any) -> int:
         changed: Changed
@@ -153,26 +174,30 @@ class SQLiteStore(SqlStore):
 
     async def _write_all(self, statements: Statements) -> list[Any]:
         """Writes in one transaction, in order; what fails the writer, as the store being down."""
-        try:
+        with translated():  # locked, disk full, I/O, read-only, no writer process
             return await self.writer.write_all(statements)
-        except sqlite3.OperationalError as exc:  # locked, disk full, I/O, no writer process
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     async def add_messages(
         self,
         messages: Sequence[MessageRecord],
         *,
         new_conversation: ConversationRecord | None = None,
+        answer: KeptAnswer | None = None,
     ) -> list[MessageRecord]:
         # Queued together, so they land in one batch (one transaction), in order.
         # The args come adapted for the driver (_message_args converts the time).
-        statements = [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
+        statements: list[tuple[str, Sequence[Any]]] = []
         if new_conversation is not None:
-            statements.insert(0, (INSERT_CONVERSATION, self._conversation_args(new_conversation)))
+            statements.append((INSERT_CONVERSATION, self._conversation_args(new_conversation)))
+        first = len(statements)
+        statements += [(INSERT_MESSAGE, self._message_args(m)) for m in messages]
+        if answer is not None:
+            response = self._param(answer.response)
+            statements.append((KEEP_ANSWER, [response, answer.client_id, answer.key, answer.owner]))
         results = await self._write_all(statements)
         if self._search_index is not None:
             self._search_index.written()
-        inserted: list[Changed] = results[len(results) - len(messages) :]
+        inserted: list[Changed] = results[first : first + len(messages)]
         return [with_seq(m, _new_rowid(r)) for m, r in zip(messages, inserted, strict=True)]
 
     def _message_args(self, message: MessageRecord) -> list[Any]:
@@ -192,10 +217,8 @@ class SQLiteStore(SqlStore):
     async def _ready_to_search(self) -> None:
         if self._search_index is None:
             return
-        try:
+        with translated():
             await self._search_index.catch_up()  # a search sees every committed message
-        except sqlite3.OperationalError as exc:
-            raise StoreUnavailable(f"SQLite: {exc}") from exc
 
     def _param(self, value: Any) -> Any:
         if isinstance(value, datetime):

@@ -7,13 +7,16 @@ holds its own interpreter: the loop pickles each write onto a pipe and gets
 one answer per batch.
 
 If the child dies, the writes it held fail (their callers cannot know whether
-they committed) and the next write starts a new one.
+they committed) and the next write starts a new one. Every way a write can
+fail for want of a working child (it died, its pipe closed under us, it cannot
+start) is a `sqlite3.OperationalError`, which the store answers as unavailable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import sqlite3
@@ -74,6 +77,11 @@ class _Answers(asyncio.SubprocessProtocol):
     def gone(self) -> bool:
         return self.answered.done() or self.exited.done()
 
+    def lost(self, future: asyncio.Future[Any]) -> None:
+        """`future`'s write never reached the child: no answer will come for it."""
+        with contextlib.suppress(ValueError):  # already failed by pipe_connection_lost
+            self.waiting.remove(future)
+
 
 def _settle(future: asyncio.Future[None]) -> None:
     if not future.done():
@@ -130,29 +138,41 @@ class WriterProcess:
     async def write_all(self, statements: Statements) -> list[Any]:
         """Queue writes together: they share a transaction, in this order, all or none."""
         data = frame(list(statements))  # first: if this fails, no answer is awaited
-        answers = await self._running()
+        answers, stdin = await self._running()
         future = asyncio.get_running_loop().create_future()
         answers.waiting.append(future)
-        self._stdin().write(data)
+        try:
+            stdin.write(data)
+        except (RuntimeError, OSError) as exc:
+            # The child died and its input closed before its output did (uvloop
+            # raises RuntimeError on a closed pipe): this write never left.
+            answers.lost(future)
+            raise sqlite3.OperationalError("the SQLite writer process exited") from exc
         return _result(await future)
 
-    async def _running(self) -> _Answers:
+    async def _running(self) -> tuple[_Answers, asyncio.WriteTransport]:
+        """The child's answers and its input, once a live child runs (started if need be)."""
         if self._closed:
             raise sqlite3.OperationalError("the SQLite store is not open")
-        answers = self._answers
-        if answers is not None and not answers.gone:
-            return answers
+        if self._usable():
+            return self._current()
         async with self._starting:
-            if self._answers is None or self._answers.gone:
+            if not self._usable():
                 logger.warning("the SQLite writer process exited; starting a new one")
                 await self._stop()  # reap the old one and close its pipes
                 await self._start()
-        assert self._answers is not None
-        return self._answers
+        return self._current()
 
-    def _stdin(self) -> asyncio.WriteTransport:
-        assert self._transport is not None
-        return _stdin_of(self._transport)
+    def _usable(self) -> bool:
+        """A child runs, its output is open and so is its input (either closes as it dies)."""
+        answers, transport = self._answers, self._transport
+        if answers is None or transport is None or answers.gone:
+            return False
+        return not _stdin_of(transport).is_closing()
+
+    def _current(self) -> tuple[_Answers, asyncio.WriteTransport]:
+        assert self._answers is not None and self._transport is not None
+        return self._answers, _stdin_of(self._transport)
 
     async def close(self) -> None:
         """Let the child commit every write it was sent, then wait for it to end."""

@@ -49,6 +49,30 @@ def connect(path: str, pragmas: Sequence[str]) -> sqlite3.Connection:
     return db
 
 
+def connect_writable(path: str, pragmas: Sequence[str]) -> sqlite3.Connection:
+    """A connection that can write, or the error that says why not.
+
+    SQLite opens a file it may not write read-only without a word, and such a
+    connection stays read-only after the file becomes writable again. Taking the
+    write lock does not tell (in WAL mode the lock lives in the shared memory
+    another process keeps open): writing a page does, so one is written (the
+    header's user_version, set to the value it has) and rolled back.
+    """
+    db = connect(path, pragmas)
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            (version,) = db.execute("PRAGMA user_version").fetchone()
+            db.execute(f"PRAGMA user_version = {int(version)}")
+        finally:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+    except sqlite3.Error:
+        db.close()
+        raise
+    return db
+
+
 def run_one(db: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Any] | Changed:
     """Rows for a statement that returns some (SELECT, RETURNING), else what it changed.
 
@@ -153,11 +177,13 @@ def serve(path: str, pragmas: Sequence[str]) -> None:
     Whatever is in the pipe when a commit ends makes the next batch, as a
     thread would take everything waiting in its queue. Interrupts are ignored:
     the parent ends this process by closing its input, after its last write.
+    It never runs on a connection that cannot write (see connect_writable): it
+    answers the error and exits, and the parent's next write tries again.
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
-        db = connect(path, pragmas)
+        db = connect_writable(path, pragmas)
     except sqlite3.Error as exc:
         _send(exc)
         return

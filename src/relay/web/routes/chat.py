@@ -48,7 +48,9 @@ a new conversation starts. The user's message and the reply are both stored.
 With `Idempotency-Key` (1 to 255 characters, kept 24 h per client), a retry
 with the same body gets the first answer again without calling the backend;
 another body with the same key, or a retry while the first still runs, is
-`409 idempotency_conflict`.
+`409 idempotency_conflict`. A first request that failed without freeing its key
+(the database failed too) holds it at most `IDEMPOTENCY_LEASE` seconds (30 by
+default); a retry then runs.
 
 **Streaming.** With `"stream": true` the answer is `text/event-stream`: each
 event is an `event:` line and one `data:` line of JSON, then a blank line.
@@ -82,13 +84,14 @@ async def chat(request: Request) -> Response:
     if idempotency_key is not None and not 1 <= len(idempotency_key) <= 255:
         raise InvalidInput("Idempotency-Key", "It must be 1 to 255 characters.")
     relay = relay_of(request)
+    request_id = context_of(request.scope).request_id
     answer = await relay.chat.answer(
         principal.client.id,
         ChatInput(body.message, body.conversation_id, body.model, body.system, body.stream),
-        request_id=context_of(request.scope).request_id,
+        request_id=request_id,
         idempotency_key=idempotency_key,
         admit=lambda: admit(request, principal, "chat"),
     )
     if isinstance(answer, Reply):
         return JSONResponse(reply_view(answer))
-    return sse_response(answer, relay.settings.sse_keepalive_seconds)
+    return sse_response(answer, relay.settings.sse_keepalive_seconds, request_id)
