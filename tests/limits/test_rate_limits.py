@@ -192,6 +192,45 @@ async def test_per_client_override_takes_effect_at_once_after_patch(
         assert int(response.headers["retry-after"]) > 60  # the hour window, not the minute
 
 
+async def test_a_change_of_rate_keeps_the_count(
+    make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
+) -> None:
+    """Issue 16, item 8: the count belongs to the client and the limit kind, not to the rate.
+
+    Keyed by rate (as `limits`' own keys are), each PATCH started a fresh window.
+    """
+    async with start_relay(make_settings(redis_url=redis_url)) as relay:
+        admin = await relay.bearer("admin")
+        client_id, headers = await bearer_for(relay, "chat", default="1000/minute", chat="5/minute")
+
+        async def set_chat_rate(rate: str) -> None:
+            body = {"rate_limits": {"chat": rate}}
+            response = await relay.client.patch(
+                f"/admin/clients/{client_id}", json=body, headers=admin
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["client"]["rate_limits"]["chat"] == rate
+
+        for remaining in (4, 3, 2, 1, 0):
+            assert_allowed(await chat(relay, headers), limit=5, remaining=remaining, window=60)
+
+        # Tightened below what is used: refused (the headers show the new rate in force).
+        await set_chat_rate("4/minute")
+        assert_refused(await chat(relay, headers), limit=4, window=60)
+
+        # Loosened: the 5 used still count, so 5 more, then refused.
+        await set_chat_rate("10/minute")
+        for remaining in (4, 3, 2, 1, 0):
+            assert_allowed(await chat(relay, headers), limit=10, remaining=remaining, window=60)
+        assert_refused(await chat(relay, headers), limit=10, window=60)
+
+        # A longer period counts the hits still held: 10 in the last minute, of 10 an hour.
+        await set_chat_rate("10/hour")
+        refused = await chat(relay, headers)
+        assert_refused(refused, limit=10, window=3600)
+        assert int(refused.headers["retry-after"]) > 60  # the hour window, not the minute
+
+
 async def test_admin_endpoints_count_against_the_admins_own_limit(
     make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
 ) -> None:

@@ -44,23 +44,25 @@ class RateLimiter:
 
     async def hit(self, rate: str, *identity: str) -> Decision:
         """Count one request against `rate` for `identity`, and say if it may pass."""
+        counter = counter_for(rate, identity)
         shared = self._shared()
         if shared is not None:
             try:
-                return await shared.decide(rate, identity)
+                return await shared.decide(counter)
             except Exception as exc:  # the store failed: limit on this instance instead
                 self._redis_failed(exc)
-        return self._memory.decide(counter_for(rate, identity))
+        return self._memory.decide(counter)
 
     async def is_blocked(self, rate: str, *identity: str) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything."""
+        counter = counter_for(rate, identity)
         shared = self._shared()
         if shared is not None:
             try:
-                return await shared.refusal(rate, identity)
+                return await shared.refusal(counter)
             except Exception as exc:  # the store failed: check this instance's counters
                 self._redis_failed(exc)
-        return self._memory.refusal(counter_for(rate, identity))
+        return self._memory.refusal(counter)
 
     async def probe(self) -> None:
         """Raise unless the shared store answers (for /health)."""

@@ -6,10 +6,9 @@ import math
 import time
 
 from limits.aio.storage import RedisStorage
-from limits.aio.strategies import MovingWindowRateLimiter
 
 from relay.limits.decision import Decision
-from relay.limits.memory import parse_rate
+from relay.limits.memory import Counter
 
 
 def redis_storage_uri(redis_url: str) -> str:
@@ -17,7 +16,12 @@ def redis_storage_uri(redis_url: str) -> str:
 
 
 class SharedWindow:
-    """Hits counted in Redis; every call raises if Redis does not answer."""
+    """Hits counted in Redis; every call raises if Redis does not answer.
+
+    Through the storage's own moving-window methods rather than `limits`'
+    MovingWindowRateLimiter, whose keys hold the rate (amount and period):
+    a counter's key is `memory.window_key`'s, so a change of rate keeps the count.
+    """
 
     def __init__(self, redis_url: str) -> None:
         self._storage = RedisStorage(
@@ -27,26 +31,24 @@ class SharedWindow:
             socket_timeout=0.5,
             socket_connect_timeout=0.5,
         )
-        self._limiter = MovingWindowRateLimiter(self._storage)
 
-    async def decide(self, rate: str, identity: tuple[str, ...]) -> Decision:
+    async def decide(self, counter: Counter) -> Decision:
         """Count a hit if it fits, and say where the window stands."""
-        item = parse_rate(rate)
-        allowed = await self._limiter.hit(item, *identity)
-        return await self._stats(rate, identity, allowed=allowed)
+        allowed = await self._storage.acquire_entry(counter.key, counter.amount, counter.expiry)
+        return await self._stats(counter, allowed=allowed)
 
-    async def refusal(self, rate: str, identity: tuple[str, ...]) -> Decision | None:
+    async def refusal(self, counter: Counter) -> Decision | None:
         """The refusal a hit would get now, or None if it would pass; counts nothing."""
-        if await self._limiter.test(parse_rate(rate), *identity):
-            return None
-        return await self._stats(rate, identity, allowed=False)
+        decision = await self._stats(counter, allowed=False)
+        return decision if decision.remaining == 0 else None
 
     async def check(self) -> bool:
         """True when Redis answers."""
         return bool(await self._storage.check())
 
-    async def _stats(self, rate: str, identity: tuple[str, ...], *, allowed: bool) -> Decision:
-        item = parse_rate(rate)
-        stats = await self._limiter.get_window_stats(item, *identity)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Decision(allowed, item.amount, max(0, stats.remaining), reset)
+    async def _stats(self, counter: Counter, *, allowed: bool) -> Decision:
+        start, count = await self._storage.get_moving_window(
+            counter.key, counter.amount, counter.expiry
+        )
+        reset = max(0, math.ceil(start + counter.expiry - time.time()))
+        return Decision(allowed, counter.amount, max(0, counter.amount - count), reset)
