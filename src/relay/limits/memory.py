@@ -83,6 +83,12 @@ class InMemory:
             return None
         return Decision(False, counter.amount, 0, _reset(hits, counter, now))
 
+    def forget(self, counter: Counter) -> None:
+        """Take back the latest hit `decide` counted (another store refused the request)."""
+        hits = self._hits.get(counter.key)
+        if hits:
+            hits.pop()
+
     def _window(self, counter: Counter, now: float) -> deque[float]:
         key, expiry = counter.key, counter.expiry
         hits = self._hits.get(key)

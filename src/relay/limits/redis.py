@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from limits.aio.storage import RedisStorage
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from relay.limits.decision import Decision
 from relay.limits.memory import Counter
@@ -13,6 +17,23 @@ from relay.limits.memory import Counter
 
 def redis_storage_uri(redis_url: str) -> str:
     return redis_url if redis_url.startswith("async+") else f"async+{redis_url}"
+
+
+def connection_options() -> dict[str, Any]:
+    """What redis-py is told about its connections (passed on by RedisStorage).
+
+    A broken connection is retried once, at once, on a new one: after Redis
+    restarts, every connection pooled before is dead, and each would
+    otherwise fail one request (and switch this instance to counting in
+    memory) before it was replaced. A timeout is not retried: a Redis that
+    hangs would make the request wait twice as long. (A dict because
+    RedisStorage types its redis-py options as scalars.)
+    """
+    return {
+        "socket_timeout": 0.5,
+        "socket_connect_timeout": 0.5,
+        "retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    }
 
 
 class SharedWindow:
@@ -28,8 +49,7 @@ class SharedWindow:
             redis_storage_uri(redis_url),
             implementation="redispy",
             wrap_exceptions=True,
-            socket_timeout=0.5,
-            socket_connect_timeout=0.5,
+            **connection_options(),
         )
 
     async def decide(self, counter: Counter) -> Decision:
