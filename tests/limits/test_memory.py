@@ -70,3 +70,22 @@ def test_a_refusal_is_told_without_counting() -> None:
     assert (refusal.allowed, refusal.limit, refusal.remaining) == (False, 2, 0)
     assert 59 <= refusal.reset_seconds <= 60
     assert not limiter.decide(counter).allowed
+
+
+def test_the_count_outlives_a_change_of_rate() -> None:
+    """One key per kind and client, whatever the rate: a new rate counts the hits held."""
+    key = counter_for("5/minute", ("chat", "c1")).key
+    assert counter_for("4/hour", ("chat", "c1")).key == key
+    assert counter_for("5/minute", ("chat", "c2")).key != key
+    assert counter_for("5/minute", ("default", "c1")).key != key
+    limiter = InMemory()
+    assert hits(limiter, "3/2 seconds", "k", 1) == [True]
+    time.sleep(1.0)
+    assert hits(limiter, "3/2 seconds", "k", 2) == [True, True]
+    # Lowered to 2: refused, with nothing remaining (not -1), and a request frees up when
+    # the second-newest hit leaves the window (in about 2 s), not the oldest (about 1 s).
+    refused = limiter.decide(counter_for("2/2 seconds", ("k",)))
+    assert (refused.allowed, refused.limit, refused.remaining) == (False, 2, 0)
+    assert refused.reset_seconds == 2
+    # Raised to 5: the 3 hits still count.
+    assert hits(limiter, "5/2 seconds", "k", 3) == [True, True, False]

@@ -192,6 +192,45 @@ async def test_per_client_override_takes_effect_at_once_after_patch(
         assert int(response.headers["retry-after"]) > 60  # the hour window, not the minute
 
 
+async def test_a_change_of_rate_keeps_the_count(
+    make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
+) -> None:
+    """Issue 16, item 8: the count belongs to the client and the limit kind, not to the rate.
+
+    Keyed by rate (as `limits`' own keys are), each PATCH started a fresh window.
+    """
+    async with start_relay(make_settings(redis_url=redis_url)) as relay:
+        admin = await relay.bearer("admin")
+        client_id, headers = await bearer_for(relay, "chat", default="1000/minute", chat="5/minute")
+
+        async def set_chat_rate(rate: str) -> None:
+            body = {"rate_limits": {"chat": rate}}
+            response = await relay.client.patch(
+                f"/admin/clients/{client_id}", json=body, headers=admin
+            )
+            assert response.status_code == 200, response.text
+            assert response.json()["client"]["rate_limits"]["chat"] == rate
+
+        for remaining in (4, 3, 2, 1, 0):
+            assert_allowed(await chat(relay, headers), limit=5, remaining=remaining, window=60)
+
+        # Tightened below what is used: refused (the headers show the new rate in force).
+        await set_chat_rate("4/minute")
+        assert_refused(await chat(relay, headers), limit=4, window=60)
+
+        # Loosened: the 5 used still count, so 5 more, then refused.
+        await set_chat_rate("10/minute")
+        for remaining in (4, 3, 2, 1, 0):
+            assert_allowed(await chat(relay, headers), limit=10, remaining=remaining, window=60)
+        assert_refused(await chat(relay, headers), limit=10, window=60)
+
+        # A longer period counts the hits still held: 10 in the last minute, of 10 an hour.
+        await set_chat_rate("10/hour")
+        refused = await chat(relay, headers)
+        assert_refused(refused, limit=10, window=3600)
+        assert int(refused.headers["retry-after"]) > 60  # the hour window, not the minute
+
+
 async def test_admin_endpoints_count_against_the_admins_own_limit(
     make_settings: MakeSettings, start_relay: StartRelay, redis_url: str | None
 ) -> None:
@@ -280,6 +319,11 @@ async def test_burst_across_a_fixed_window_edge_is_refused(
 async def test_redis_down_keeps_serving_limited_per_instance(
     tmp_path: Path, start_relay: StartRelay, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """While Redis fails each instance limits on its own, from its own share of the count.
+
+    Issue 16, item 14: the count in memory used to start from zero, so a client
+    got its whole limit again on every instance, on top of what Redis had counted.
+    """
     monkeypatch.setattr(policy, "REDIS_RETRY_SECONDS", 0.3)
     with throwaway_redis() as redis:
         settings = sqlite_settings(tmp_path, redis_url=redis.url)
@@ -293,13 +337,12 @@ async def test_redis_down_keeps_serving_limited_per_instance(
 
             redis.stop()
 
-            # Each instance limits on its own: the client gets its limit once per instance.
+            # Each instance goes on from the one request it let through: two more each.
             for instance in (first, second):
                 response = await chat(instance, headers)
-                assert_allowed(response, limit=3, remaining=2, window=60)
-                for remaining in (1, 0):
-                    response = await instance.client.get("/v1/tools", headers=headers)
-                    assert_allowed(response, limit=3, remaining=remaining, window=60)
+                assert_allowed(response, limit=3, remaining=1, window=60)
+                response = await instance.client.get("/v1/tools", headers=headers)
+                assert_allowed(response, limit=3, remaining=0, window=60)
                 response = await instance.client.get("/v1/tools", headers=headers)
                 assert_refused(response, limit=3, window=60)
 
@@ -311,13 +354,50 @@ async def test_redis_down_keeps_serving_limited_per_instance(
                 assert body["checks"]["rate_limit_store"]["status"] == "down"
                 assert body["checks"]["database"]["status"] == "ok"
 
-            # Back up (empty, as after a crash): shared again after the retry pause.
+            # Back up, empty (as after a crash): shared again after the retry pause...
             redis.start()
             await asyncio.sleep(0.4)
-            response = await first.client.get("/health")
-            assert response.json()["status"] == "ok", response.text
+            for instance in (first, second):
+                response = await instance.client.get("/health")
+                assert response.json()["status"] == "ok", response.text
+            # ... and what each instance counted meanwhile is not forgotten.
+            for instance in (first, second):
+                response = await instance.client.get("/v1/tools", headers=headers)
+                assert_refused(response, limit=3, window=60)
             _, fresh = await bearer_for(first, "tools", default="3/minute")
             for instance, remaining in ((first, 2), (second, 1), (first, 0)):
                 response = await instance.client.get("/v1/tools", headers=fresh)
                 assert_allowed(response, limit=3, remaining=remaining, window=60)
             assert_refused(await second.client.get("/v1/tools", headers=fresh), limit=3, window=60)
+
+
+async def test_a_redis_restart_costs_no_request(tmp_path: Path, start_relay: StartRelay) -> None:
+    """Connections pooled before Redis restarted are replaced, not failed on one by one.
+
+    Issue 16, item 14: each stale connection failed one request and sent its
+    instance to counting in memory for a while, so instances kept limiting on
+    their own long after Redis was back.
+    """
+    with throwaway_redis() as redis:
+        settings = sqlite_settings(tmp_path, redis_url=redis.url)
+        async with start_relay(settings) as first, start_relay(settings) as second:
+            _, busy = await bearer_for(first, "tools", default="1000/minute")
+            for instance in (first, second):  # requests at once: several pooled connections
+                answers = await asyncio.gather(
+                    *(instance.client.get("/v1/tools", headers=busy) for _ in range(8))
+                )
+                assert [a.status_code for a in answers] == [200] * 8
+
+            redis.stop()
+            redis.start()
+
+            # Counted in Redis from the first request on: one count across both instances.
+            _, headers = await bearer_for(first, "tools", default="4/minute")
+            for instance, remaining in ((first, 3), (second, 2), (first, 1), (second, 0)):
+                response = await instance.client.get("/v1/tools", headers=headers)
+                assert_allowed(response, limit=4, remaining=remaining, window=60)
+            for instance in (first, second):
+                response = await instance.client.get("/v1/tools", headers=headers)
+                assert_refused(response, limit=4, window=60)
+                health = (await instance.client.get("/health")).json()
+                assert health["checks"]["rate_limit_store"]["status"] == "ok"

@@ -27,11 +27,24 @@ def parse_rate(rate: str) -> RateLimitItem:
     return parse(rate)
 
 
+def window_key(identity: tuple[str, ...]) -> str:
+    """The key of one count (a limit kind and a client, say), whatever its rate.
+
+    Neither the amount nor the period is part of it (as they are of `limits`'
+    own keys), so a change of a client's rate keeps the hits counted so far:
+    tightened from 5 to 4 a minute after 5 chats, the client is refused; raised
+    to 10, it has 5 more. A new period counts the hits the store still holds
+    within it: from a minute to an hour, at least the last minute's (the
+    shorter window let older hits go); from an hour to a minute, the last minute's.
+    """
+    return "/".join(identity)
+
+
 @lru_cache(maxsize=65_536)
 def counter_for(rate: str, identifiers: tuple[str, ...]) -> Counter:
     """Built once per rate and client, looked up by strings (a RateLimitItem hashes in Python)."""
     item = parse_rate(rate)
-    return Counter(item.key_for(*identifiers), item.amount, item.get_expiry())
+    return Counter(window_key(identifiers), item.amount, item.get_expiry())
 
 
 class InMemory:
@@ -55,37 +68,45 @@ class InMemory:
         What `limits`' hit() then get_window_stats() answer, without their two
         awaits and second walk of the window (the hot path: every protected request).
         """
-        now, expiry, amount = time.time(), counter.expiry, counter.amount
-        hits = self._window(counter.key, expiry, now)
+        now, amount = time.time(), counter.amount
+        hits = self._window(counter, now)
         allowed = len(hits) < amount
         if allowed:
-            hits.append(now)
-            self._until_sweep -= 1
-            if self._until_sweep <= 0:
-                self._sweep(now)
-        reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
-        return Decision(allowed, amount, amount - len(hits), reset)
+            self._append(hits, now)
+        return Decision(allowed, amount, max(0, amount - len(hits)), _reset(hits, counter, now))
 
     def refusal(self, counter: Counter, *, reserved: int = 0) -> Decision | None:
         """The refusal a hit would get now, or None if it would pass; counts nothing.
 
         `reserved`: hits the caller knows are coming, counted as if already in the window.
         """
-        now, expiry, amount = time.time(), counter.expiry, counter.amount
-        hits = self._window(counter.key, expiry, now)
-        if len(hits) + reserved < amount:
+        now = time.time()
+        hits = self._window(counter, now)
+        if len(hits) + reserved < counter.amount:
             return None
-        reset = max(0, math.ceil(hits[0] + expiry - now)) if hits else 0
-        return Decision(False, amount, 0, reset)
+        return Decision(False, counter.amount, 0, _reset(hits, counter, now))
 
-    def _window(self, key: str, expiry: int, now: float) -> deque[float]:
+    def forget(self, counter: Counter) -> None:
+        """Take back the latest hit `decide` counted (another store refused the request)."""
+        hits = self._hits.get(counter.key)
+        if hits:
+            hits.pop()
+
+    def _window(self, counter: Counter, now: float) -> deque[float]:
+        key, expiry = counter.key, counter.expiry
         hits = self._hits.get(key)
         if hits is None:
             hits = self._hits[key] = deque()
-            self._expiry[key] = expiry
+        self._expiry[key] = expiry  # the latest rate's period: a client's rate can change
         while hits and hits[0] <= now - expiry:
             hits.popleft()
         return hits
+
+    def _append(self, hits: deque[float], now: float) -> None:
+        hits.append(now)
+        self._until_sweep -= 1
+        if self._until_sweep <= 0:
+            self._sweep(now)
 
     def _sweep(self, now: float) -> None:
         """Forget keys with no hit left in their window (an address seen once, say)."""
@@ -95,3 +116,15 @@ class InMemory:
         ]
         for key in idle:
             del self._hits[key], self._expiry[key]
+
+
+def _reset(hits: deque[float], counter: Counter, now: float) -> int:
+    """Seconds until a request frees up: until the hit that fills the window leaves it.
+
+    That is the oldest hit, unless the window holds more than the amount (the
+    rate was lowered): then the one `amount` places from the newest.
+    """
+    if not hits:
+        return 0
+    oldest_that_counts = hits[max(0, len(hits) - counter.amount)]
+    return max(0, math.ceil(oldest_that_counts + counter.expiry - now))

@@ -3,11 +3,12 @@
 Moving window: a client can never send more than its limit in any window,
 including across the edge between two fixed windows.
 
-With REDIS_URL set, every instance shares one count. If Redis stops answering,
-each instance keeps limiting on its own in-memory counters (so a client gets
-at most its limit per instance) and retries Redis after a short pause; /health
-reports `rate_limit_store: down` meanwhile. A request never fails because
-Redis did.
+With REDIS_URL set, every instance shares one count, and also keeps its own
+count in memory of the requests it let through (see RateLimiter). If Redis
+stops answering, that count limits on its own (so a client gets at most its
+limit per instance) and Redis is tried again every REDIS_RETRY_SECONDS;
+/health reports `rate_limit_store: down` meanwhile. A request never fails
+because Redis did.
 """
 
 from __future__ import annotations
@@ -28,18 +29,38 @@ from relay.observability.metrics import Metrics
 from relay.storage.records import ClientRecord
 
 logger = logging.getLogger("relay.limits")
-REDIS_RETRY_SECONDS = 5.0
+# While Redis fails, one request (or /health probe) this often tries it again.
+REDIS_RETRY_SECONDS = 1.0
 # A client's limits: `default` counts every request, `chat` each chat on top.
 LimitKind = Literal["default", "chat"]
 
 
 class RateLimiter:
-    """Moving-window counts in Redis when configured, else (or while it fails) in memory."""
+    """Moving-window counts in Redis when configured, else (or while it fails) in memory.
+
+    With Redis, every request this instance lets through is counted in its
+    memory too, whichever store decided, and memory is asked first: a client
+    that has used up its limit on this instance alone is refused without
+    asking Redis (the shared count holds at least as many), and a request
+    Redis refuses is taken back. So while Redis fails, the count in memory goes
+    on from this instance's share instead of from zero, and once Redis is
+    back (empty, after a restart that lost its data) the requests counted in
+    memory meanwhile still count on this instance.
+
+    The bound, with N instances: while Redis answers, the limit in any window,
+    all instances together; in a window that holds a failure of Redis, or its
+    return without its data, the limit per instance (N times the limit); in
+    a window that starts once every instance counts in Redis again, the limit.
+
+    While Redis fails, requests are counted in memory without waiting on it,
+    and one request (or /health probe) every REDIS_RETRY_SECONDS tries it.
+    """
 
     def __init__(self, redis_url: str | None = None) -> None:
         self._memory = InMemory()
         self._redis = SharedWindow(redis_url) if redis_url else None
-        self._redis_down_until = 0.0
+        self._failing = False
+        self._retry_at = 0.0
 
     @property
     def shared(self) -> bool:
@@ -47,44 +68,81 @@ class RateLimiter:
 
     async def hit(self, rate: str, *identity: str) -> Decision:
         """Count one request against `rate` for `identity`, and say if it may pass."""
-        shared = self._shared()
-        if shared is not None:
-            try:
-                return await shared.decide(rate, identity)
-            except Exception as exc:  # the store failed: limit on this instance instead
-                self._redis_failed(exc)
-        return self._memory.decide(counter_for(rate, identity))
+        counter = counter_for(rate, identity)
+        own = self._memory.decide(counter)  # all there is without Redis
+        shared = self._shared() if own.allowed else None
+        if shared is None:
+            return own
+        try:
+            decision = await shared.decide(counter)
+        except Exception as exc:  # the store failed: this instance's count decides
+            self._failed(exc)
+            return own
+        self._answered()
+        if not decision.allowed:
+            self._memory.forget(counter)
+        return decision
 
     async def is_blocked(self, rate: str, *identity: str, reserved: int = 0) -> Decision | None:
         """A refusal if `identity` has used up `rate`, without counting anything.
 
         `reserved`: hits on their way, counted as if already made.
         """
-        shared = self._shared()
-        if shared is not None:
-            try:
-                return await shared.refusal(rate, identity, reserved=reserved)
-            except Exception as exc:  # the store failed: check this instance's counters
-                self._redis_failed(exc)
-        return self._memory.refusal(counter_for(rate, identity), reserved=reserved)
+        counter = counter_for(rate, identity)
+        own = self._memory.refusal(counter, reserved=reserved)
+        shared = self._shared() if own is None else None
+        if shared is None:
+            return own
+        try:
+            refusal = await shared.refusal(counter, reserved=reserved)
+        except Exception as exc:  # the store failed: this instance's count said no refusal
+            self._failed(exc)
+            return None
+        self._answered()
+        return refusal
 
     async def probe(self) -> None:
-        """Raise unless the shared store answers (for /health)."""
-        if self._redis is not None and not await self._redis.check():
+        """Raise unless the shared store answers and requests are counted in it (for /health).
+
+        While Redis fails, this is down without asking it, except when it is
+        time to try it again: then a ping that answers puts requests back on it.
+        """
+        if self._redis is None:
+            return
+        if self._failing and not self._retry_due():
+            raise ConnectionError("the rate-limit store failed; counting per instance")
+        if not await self._redis.check():
+            self._failed(ConnectionError("no answer to a ping"))
             raise ConnectionError("the rate-limit store does not answer")
+        self._answered()
 
     def _shared(self) -> SharedWindow | None:
-        """The Redis counts, unless there are none or they failed a moment ago."""
-        if self._redis is not None and time.monotonic() >= self._redis_down_until:
-            return self._redis
-        return None
+        """The Redis counts, unless there are none or they are failing (and no retry is due)."""
+        if self._failing and not self._retry_due():
+            return None
+        return self._redis
 
-    def _redis_failed(self, exc: Exception) -> None:
-        self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
-        logger.warning(
-            "rate-limit store unreachable; limiting per instance",
-            extra={"error": type(exc).__name__},
-        )
+    def _retry_due(self) -> bool:
+        """True for the one caller whose turn it is to try a failing Redis again."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            return False
+        self._retry_at = now + REDIS_RETRY_SECONDS
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self._retry_at = time.monotonic() + REDIS_RETRY_SECONDS
+        if not self._failing:
+            self._failing = True
+            logger.warning(
+                "rate-limit store unreachable; limiting per instance",
+                extra={"error": type(exc).__name__},
+            )
+
+    def _answered(self) -> None:
+        if self._failing:
+            self._failing = False
+            logger.info("rate-limit store answers again; limits are shared")
 
 
 class Limits:
